@@ -1,0 +1,385 @@
+//! The scenario: a TOML description of the simulated economy (corridors,
+//! payment habits, device fleets, daily cycles, festivals) and of the
+//! disorder to inject. It flows from a file (or the built-in default) through
+//! [`Scenario::parse`] and [`Scenario::validate`] into the generator.
+//!
+//! Every struct denies unknown fields, so a typo is an error naming the key
+//! instead of a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::names::{
+    CategoryName, ChannelName, CountryName, CurrencyName, DeviceKindName, MethodName, ModeName,
+};
+use crate::{Error, Result};
+
+/// The scenario shipped with Tradewind (`scenarios/default.toml`).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Seed of the deterministic random stream; `--seed` overrides it.
+    pub seed: u64,
+    pub clock: ClockConfig,
+    pub mix: MixConfig,
+    pub daily_cycle: DailyCycle,
+    #[serde(default)]
+    pub festivals: Vec<Festival>,
+    /// Payment-method shares per payer country.
+    pub payment_methods: BTreeMap<CountryName, BTreeMap<MethodName, f64>>,
+    pub payments: PaymentsConfig,
+    pub corridors: Vec<Corridor>,
+    pub logistics: LogisticsConfig,
+    pub iot: IotConfig,
+    pub fx: FxConfig,
+    pub disorder: DisorderConfig,
+    pub truth: TruthConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Where simulated event time starts: RFC 3339, `now`, or `now-<duration>`
+    /// such as `now-6d`. `--start` overrides it.
+    pub start: String,
+    /// Mean rate of new business events (payments, readings, shipments) per
+    /// simulated second, at a daily-cycle factor of 1.0. Simulated time is
+    /// independent of how fast records are produced.
+    pub events_per_second: f64,
+}
+
+/// Shares of new events per stream. Shipments add their later milestones and
+/// payments their refunds on top; FX quotes are periodic (see [`FxConfig`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixConfig {
+    pub payments: f64,
+    pub iot: f64,
+    pub shipments: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DailyCycle {
+    /// Activity multiplier for each local hour 0..=23 of the payer/origin country.
+    pub hourly: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Festival {
+    pub name: String,
+    /// Offset from the scenario start, so the spike lands in any run.
+    #[serde(with = "humantime_serde")]
+    pub starts_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub lasts: Duration,
+    pub multiplier: f64,
+    /// Payer countries whose shoppers join the festival.
+    pub countries: Vec<CountryName>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// Probability that a payment fails, per method.
+    pub failure_rate: BTreeMap<MethodName, f64>,
+    /// Probability that a captured cross-border or domestic e-commerce payment
+    /// is refunded later.
+    pub refund_rate: f64,
+    pub refund_delay: DurationRange,
+    /// Distinct buyers per payer country (for distinct-count metrics).
+    pub buyers_per_country: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Corridor {
+    pub name: String,
+    /// Seller country: where goods ship from and where the payee sits.
+    pub from: CountryName,
+    /// Buyer country: where goods ship to and where the payer sits.
+    pub to: CountryName,
+    /// Relative share of payments and shipments on this corridor.
+    pub weight: f64,
+    /// Settlement currency; defaults to the seller country's currency.
+    #[serde(default)]
+    pub currency: Option<CurrencyName>,
+    pub channels: BTreeMap<ChannelName, f64>,
+    pub categories: BTreeMap<CategoryName, f64>,
+    /// Order value, log-normal, in major units of the settlement currency.
+    pub amount: LogNormal,
+    /// Transport-mode shares for shipments on this corridor.
+    pub modes: BTreeMap<ModeName, f64>,
+    /// Door-to-door transit time per mode, log-normal.
+    pub transit: BTreeMap<ModeName, TransitTime>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogNormal {
+    pub median: f64,
+    pub sigma: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitTime {
+    #[serde(with = "humantime_serde")]
+    pub median: Duration,
+    pub sigma: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationRange {
+    #[serde(with = "humantime_serde")]
+    pub min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogisticsConfig {
+    /// Share of shipments that never get a DELIVERED milestone.
+    pub lost_rate: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IotConfig {
+    pub fleets: Vec<Fleet>,
+    /// Share of devices that fall silent for a while.
+    pub silent_device_rate: f64,
+    pub silence: DurationRange,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fleet {
+    pub kind: DeviceKindName,
+    pub country: CountryName,
+    pub devices: u32,
+    /// Centre of the fleet's area, degrees.
+    pub lat: f64,
+    pub lon: f64,
+    /// Half-width of the area, degrees.
+    pub spread_deg: f64,
+    /// Relative share of readings from this fleet.
+    pub weight: f64,
+    /// Normal temperature (°C): mean and standard deviation.
+    pub temperature: [f64; 2],
+    /// Allowed band (°C) for cold-chain fleets; readings outside are excursions.
+    #[serde(default)]
+    pub temperature_band: Option<[f64; 2]>,
+    /// Probability that a reading is a temperature excursion.
+    #[serde(default)]
+    pub excursion_rate: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxConfig {
+    /// One quote per pair per interval of simulated time.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Standard deviation of each step of the random walk, basis points.
+    pub volatility_bp: f64,
+    /// Starting rates: units of each currency per 1 USD.
+    pub usd_rates: BTreeMap<CurrencyName, f64>,
+}
+
+/// The disorder knobs. Each `*_rate` is a probability per record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisorderConfig {
+    /// Records reported a little after they happened (out of order).
+    pub jitter_rate: f64,
+    #[serde(with = "humantime_serde")]
+    pub jitter_max: Duration,
+    /// Records reported minutes to hours after they happened.
+    pub late_rate: f64,
+    pub late: DurationRange,
+    /// Records produced twice (byte-identical, same key).
+    pub duplicate_rate: f64,
+    /// Extra undecodable records, spread over the topics.
+    pub poison_rate: f64,
+    /// Share of IoT devices whose clock runs ahead.
+    pub clock_ahead_device_rate: f64,
+    pub clock_ahead: DurationRange,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TruthConfig {
+    /// Tumbling window of the ground-truth aggregates.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Delivery promise inside one country.
+    #[serde(with = "humantime_serde")]
+    pub sla_domestic: Duration,
+    /// Delivery promise across a border.
+    #[serde(with = "humantime_serde")]
+    pub sla_international: Duration,
+}
+
+impl Scenario {
+    /// Parses a scenario from TOML and validates it.
+    pub fn parse(text: &str) -> Result<Self> {
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|e| Error::Scenario(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The built-in default scenario.
+    pub fn default_scenario() -> Self {
+        Self::parse(DEFAULT_SCENARIO).expect("the shipped default scenario is valid")
+    }
+
+    /// Checks what the type system cannot: rates are probabilities, weights
+    /// are positive, lists are not empty.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Scenario(msg));
+        if !(self.clock.events_per_second.is_finite() && self.clock.events_per_second > 0.0) {
+            return bad(format!(
+                "clock.events_per_second must be a positive number, got {}",
+                self.clock.events_per_second
+            ));
+        }
+        crate::clock::parse_start(&self.clock.start, 0)?;
+        if self.corridors.is_empty() {
+            return bad("corridors must list at least one corridor".into());
+        }
+        if self.iot.fleets.is_empty() && self.mix.iot > 0.0 {
+            return bad("iot.fleets is empty but mix.iot is above 0".into());
+        }
+        if self.daily_cycle.hourly.len() != 24 {
+            return bad(format!(
+                "daily_cycle.hourly needs 24 values (one per local hour), got {}",
+                self.daily_cycle.hourly.len()
+            ));
+        }
+        let rates = [
+            ("disorder.jitter_rate", self.disorder.jitter_rate),
+            ("disorder.late_rate", self.disorder.late_rate),
+            ("disorder.duplicate_rate", self.disorder.duplicate_rate),
+            ("disorder.poison_rate", self.disorder.poison_rate),
+            (
+                "disorder.clock_ahead_device_rate",
+                self.disorder.clock_ahead_device_rate,
+            ),
+            ("payments.refund_rate", self.payments.refund_rate),
+            ("logistics.lost_rate", self.logistics.lost_rate),
+            ("iot.silent_device_rate", self.iot.silent_device_rate),
+        ];
+        for (name, r) in rates {
+            if !(0.0..=1.0).contains(&r) {
+                return bad(format!("{name} must be a probability in [0, 1], got {r}"));
+            }
+        }
+        if self.disorder.jitter_rate + self.disorder.late_rate > 1.0 {
+            return bad("disorder.jitter_rate + disorder.late_rate must not exceed 1".into());
+        }
+        for (name, r) in &self.payments.failure_rate {
+            if !(0.0..=1.0).contains(r) {
+                return bad(format!(
+                    "payments.failure_rate.{name} must be in [0, 1], got {r}"
+                ));
+            }
+        }
+        let weights = [
+            ("mix.payments", self.mix.payments),
+            ("mix.iot", self.mix.iot),
+            ("mix.shipments", self.mix.shipments),
+        ];
+        for (name, w) in weights {
+            if !(w.is_finite() && w >= 0.0) {
+                return bad(format!("{name} must be a non-negative number, got {w}"));
+            }
+        }
+        if self.mix.payments + self.mix.iot + self.mix.shipments <= 0.0 {
+            return bad("mix: at least one of payments, iot, shipments must be above 0".into());
+        }
+        for v in &self.daily_cycle.hourly {
+            if !(v.is_finite() && *v >= 0.0) {
+                return bad(format!(
+                    "daily_cycle.hourly values must be non-negative, got {v}"
+                ));
+            }
+        }
+        for f in &self.festivals {
+            if !(f.multiplier.is_finite() && f.multiplier > 0.0) {
+                return bad(format!(
+                    "festival {:?}: multiplier must be positive",
+                    f.name
+                ));
+            }
+        }
+        for c in &self.corridors {
+            let ctx = |what: &str| format!("corridor {:?}: {what}", c.name);
+            if !(c.weight.is_finite() && c.weight > 0.0) {
+                return bad(ctx(&format!("weight must be positive, got {}", c.weight)));
+            }
+            for (label, map_len) in [
+                ("channels", c.channels.len()),
+                ("categories", c.categories.len()),
+                ("modes", c.modes.len()),
+            ] {
+                if map_len == 0 {
+                    return bad(ctx(&format!("{label} must not be empty")));
+                }
+            }
+            for mode in c.modes.keys() {
+                if !c.transit.contains_key(mode) {
+                    return bad(ctx(&format!("mode {mode} has no transit time")));
+                }
+            }
+            if !(c.amount.median > 0.0 && c.amount.sigma >= 0.0) {
+                return bad(ctx("amount needs median > 0 and sigma >= 0"));
+            }
+            if !self.payment_methods.contains_key(&c.to) {
+                return bad(ctx(&format!(
+                    "payment_methods has no entry for payer country {}",
+                    c.to
+                )));
+            }
+        }
+        for (country, mix) in &self.payment_methods {
+            if mix.values().sum::<f64>() <= 0.0
+                || mix.values().any(|w| !(w.is_finite() && *w >= 0.0))
+            {
+                return bad(format!(
+                    "payment_methods.{country}: shares must be non-negative and not all 0"
+                ));
+            }
+        }
+        for f in &self.iot.fleets {
+            if f.devices == 0 || !(f.weight > 0.0) {
+                return bad(format!(
+                    "iot fleet {} in {}: needs devices > 0 and weight > 0",
+                    f.kind, f.country
+                ));
+            }
+        }
+        for (name, r) in [
+            ("disorder.late", self.disorder.late),
+            ("disorder.clock_ahead", self.disorder.clock_ahead),
+            ("payments.refund_delay", self.payments.refund_delay),
+            ("iot.silence", self.iot.silence),
+        ] {
+            if r.min > r.max {
+                return bad(format!("{name}: min must not exceed max"));
+            }
+        }
+        if self.fx.interval.is_zero() || self.truth.window.is_zero() {
+            return bad("fx.interval and truth.window must be above 0".into());
+        }
+        Ok(())
+    }
+}
