@@ -1,1 +1,55 @@
-fn main() {}
+//! `tradewind`: one binary, one subcommand per service. Parses the command
+//! line, sets up logging, and hands over to the subcommand in `cmd/`.
+
+mod cmd;
+mod config;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "tradewind", version, about = "Stream processing for cross-border digital trade")]
+struct Cli {
+    #[command(flatten)]
+    config: config::ConfigFlags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Produce simulated payments, IoT readings, logistics events and FX quotes to Kafka.
+    Simulate(cmd::simulate::SimulateArgs),
+    /// Create Tradewind's topics (if missing) and show their record counts.
+    Topics(cmd::topics::TopicsArgs),
+    /// Apply the ClickHouse schema migrations.
+    Migrate,
+    /// Print the effective configuration (defaults, file, env and flags merged).
+    Config,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rdkafka=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let cfg = config::AppConfig::load(&cli.config)?;
+    match cli.command {
+        Command::Simulate(args) => cmd::simulate::run(&cfg, args).await,
+        Command::Topics(args) => cmd::topics::run(&cfg, args).await,
+        Command::Migrate => cmd::migrate::run(&cfg).await,
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&cfg)?);
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,29 @@
+//! Tradewind's ClickHouse access: a client that adapts to the server it
+//! finds ([`connect`]), and the numbered schema [`migrations`] every service
+//! applies before writing. Works against ClickHouse 18.16 (Debian's package)
+//! and 25.x (the compose image).
 
+pub mod client;
+pub mod migrations;
+
+pub use client::{connect, ClickHouseConfig, Connection, ServerVersion};
+pub use migrations::{migrate, MigrationReport, MIGRATIONS};
+
+/// Errors of the ClickHouse layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach ClickHouse at {url}: {source}")]
+    Unreachable { url: String, source: clickhouse::error::Error },
+    #[error("ClickHouse at {url} did not answer within {timeout:?}")]
+    Timeout { url: String, timeout: std::time::Duration },
+    #[error("unexpected ClickHouse version string {0:?}")]
+    Version(String),
+    #[error("invalid database name {0:?}: use letters, digits and underscores")]
+    DatabaseName(String),
+    #[error("migration {version:04} ({name}) failed: {source}")]
+    Migration { version: u32, name: &'static str, source: clickhouse::error::Error },
+    #[error("ClickHouse query failed: {0}")]
+    Query(#[from] clickhouse::error::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,1 +1,29 @@
+//! Tradewind's Kafka plumbing, shared by every service that talks to the
+//! broker: the serde [`KafkaConfig`], reachability checks and topic admin
+//! ([`admin`]), and the batched, compressed [`producer`].
 
+pub mod admin;
+pub mod config;
+pub mod producer;
+
+pub use config::{KafkaConfig, PartitionsConfig};
+pub use producer::RecordProducer;
+
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+
+/// Errors of the Kafka layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach Kafka at {brokers} within {timeout:?} ({source}); is the broker running? (deploy/local/up.sh starts one)")]
+    Unreachable { brokers: String, timeout: Duration, source: KafkaError },
+    #[error("creating topic {topic}: {reason}")]
+    CreateTopic { topic: String, reason: String },
+    #[error("{failed} record(s) were not delivered to Kafka; first error: {first}")]
+    Delivery { failed: u64, first: String },
+    #[error("Kafka client error: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,116 @@
+//! Connecting to ClickHouse: reads `SELECT version()` first, then builds the
+//! `clickhouse` client that fits the server. Servers before 22.x (such as
+//! Debian's 18.16) know neither `RowBinaryWithNamesAndTypes` nor the
+//! `describe_include_subcolumns` setting that schema validation relies on,
+//! so validation is switched off for them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database Tradewind owns; created if missing.
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Deadline for connecting and for each schema statement.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            database: "tradewind".into(),
+            user: "default".into(),
+            password: String::new(),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `major.minor` of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServerVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl ServerVersion {
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut it = s.trim().split('.').map(|p| p.parse::<u32>());
+        match (it.next(), it.next()) {
+            (Some(Ok(major)), Some(Ok(minor))) => Ok(Self { major, minor }),
+            _ => Err(Error::Version(s.to_string())),
+        }
+    }
+
+    /// Whether the `clickhouse` crate's row validation can be used.
+    pub fn supports_validation(self) -> bool {
+        self.major >= 22
+    }
+}
+
+/// A client bound to Tradewind's database, plus what the server is.
+#[derive(Clone)]
+pub struct Connection {
+    pub client: clickhouse::Client,
+    pub version: ServerVersion,
+    pub database: String,
+    pub timeout: Duration,
+}
+
+fn check_name(db: &str) -> Result<()> {
+    let ok = !db.is_empty() && db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !db.starts_with(|c: char| c.is_ascii_digit());
+    if ok { Ok(()) } else { Err(Error::DatabaseName(db.to_string())) }
+}
+
+/// Connects, detects the server version and creates the database if needed.
+pub async fn connect(cfg: &ClickHouseConfig) -> Result<Connection> {
+    check_name(&cfg.database)?;
+    let base = clickhouse::Client::default()
+        .with_url(&cfg.url)
+        .with_user(&cfg.user)
+        .with_password(&cfg.password)
+        .with_validation(false);
+    let version: String = tokio::time::timeout(cfg.timeout, base.query("SELECT version()").fetch_one::<String>())
+        .await
+        .map_err(|_| Error::Timeout { url: cfg.url.clone(), timeout: cfg.timeout })?
+        .map_err(|source| Error::Unreachable { url: cfg.url.clone(), source })?;
+    let version = ServerVersion::parse(&version)?;
+    tracing::debug!(?version, url = %cfg.url, "connected to ClickHouse");
+    let ddl = format!("CREATE DATABASE IF NOT EXISTS {}", cfg.database);
+    tokio::time::timeout(cfg.timeout, base.query(&ddl).execute())
+        .await
+        .map_err(|_| Error::Timeout { url: cfg.url.clone(), timeout: cfg.timeout })??;
+    let client = base.with_database(&cfg.database).with_validation(version.supports_validation());
+    Ok(Connection { client, version, database: cfg.database.clone(), timeout: cfg.timeout })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_versions() {
+        let v = ServerVersion::parse("18.16.1").unwrap();
+        assert_eq!(v, ServerVersion { major: 18, minor: 16 });
+        assert!(!v.supports_validation());
+        assert!(ServerVersion::parse("25.8.2.29").unwrap().supports_validation());
+        assert!(ServerVersion::parse("nope").is_err());
+    }
+
+    #[test]
+    fn rejects_odd_database_names() {
+        assert!(check_name("tw_test_1").is_ok());
+        assert!(check_name("drop table;").is_err());
+        assert!(check_name("").is_err());
+    }
+}

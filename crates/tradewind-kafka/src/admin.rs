@@ -1,0 +1,86 @@
+//! Broker reachability, topic creation and offsets. Everything here has a
+//! deadline, so an unreachable broker is a clear error instead of a hang.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::{Error, KafkaConfig, Result};
+
+/// Low and high watermark of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub partition: i32,
+    pub low: i64,
+    pub high: i64,
+}
+
+fn metadata_consumer(cfg: &KafkaConfig) -> Result<BaseConsumer> {
+    Ok(cfg.client_config().set("group.id", "tradewind-admin").create()?)
+}
+
+/// Fails with [`Error::Unreachable`] unless the cluster answers a metadata
+/// request within `connect_timeout`.
+pub fn check_reachable(cfg: &KafkaConfig) -> Result<()> {
+    let consumer = metadata_consumer(cfg)?;
+    consumer
+        .fetch_metadata(None, cfg.connect_timeout)
+        .map(|_| ())
+        .map_err(|source| Error::Unreachable { brokers: cfg.brokers.clone(), timeout: cfg.connect_timeout, source })
+}
+
+/// Creates each `(topic, partitions)` that does not exist yet. Existing
+/// topics are left as they are.
+pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(String, i32)]) -> Result<()> {
+    let cfg2 = cfg.clone();
+    tokio::task::spawn_blocking(move || check_reachable(&cfg2))
+        .await
+        .map_err(|e| Error::CreateTopic { topic: "*".into(), reason: e.to_string() })??;
+    let admin: AdminClient<DefaultClientContext> = cfg.client_config().create()?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|(name, parts)| NewTopic::new(name, *parts, TopicReplication::Fixed(cfg.replication_factor)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(cfg.connect_timeout)).request_timeout(Some(cfg.connect_timeout));
+    for result in admin.create_topics(new.iter(), &opts).await? {
+        match result {
+            Ok(topic) => tracing::info!(%topic, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(Error::CreateTopic { topic, reason: code.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// Watermarks of every partition of `topic`.
+pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffsets>> {
+    let consumer = metadata_consumer(cfg)?;
+    let timeout = cfg.connect_timeout;
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|source| Error::Unreachable { brokers: cfg.brokers.clone(), timeout, source })?;
+    let mut out = Vec::new();
+    for t in md.topics() {
+        if let Some(err) = t.error() {
+            return Err(Error::CreateTopic { topic: topic.into(), reason: format!("{:?}", RDKafkaErrorCode::from(err)) });
+        }
+        for p in t.partitions() {
+            let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+            out.push(PartitionOffsets { partition: p.id(), low, high });
+        }
+    }
+    out.sort_by_key(|p| p.partition);
+    Ok(out)
+}
+
+/// Deletes topics (used by tests to clean up after themselves).
+pub async fn delete_topics(cfg: &KafkaConfig, topics: &[String]) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = cfg.client_config().create()?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    admin.delete_topics(&names, &opts).await?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Kafka settings as they appear under `[kafka]` in `tradewind.toml` (or as
+//! `TRADEWIND_KAFKA__*` variables), and the librdkafka client configs built
+//! from them. Unknown keys are errors; raw librdkafka properties can still be
+//! passed through the `producer` and `consumer` maps.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// Prepended to every topic name: `<prefix>payments`, `<prefix>iot`,
+    /// `<prefix>logistics`, `<prefix>fx`, `<prefix>dlq`.
+    pub topic_prefix: String,
+    /// Partition counts used when Tradewind creates its topics.
+    pub partitions: PartitionsConfig,
+    pub replication_factor: i32,
+    /// How long to wait for the broker before giving up with an error.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Extra librdkafka producer properties; they override Tradewind's defaults.
+    pub producer: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartitionsConfig {
+    pub payments: i32,
+    pub iot: i32,
+    pub logistics: i32,
+    pub fx: i32,
+    pub dlq: i32,
+}
+
+impl Default for PartitionsConfig {
+    fn default() -> Self {
+        Self { payments: 8, iot: 8, logistics: 4, fx: 1, dlq: 2 }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "tradewind.".into(),
+            partitions: PartitionsConfig::default(),
+            replication_factor: 1,
+            connect_timeout: Duration::from_secs(10),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+/// Tradewind's producer defaults: large lz4-compressed batches, idempotent
+/// delivery, and the Java client's key hashing so keys land on the same
+/// partitions whichever client produced them.
+const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("compression.type", "lz4"),
+    ("linger.ms", "20"),
+    ("batch.size", "1000000"),
+    ("batch.num.messages", "100000"),
+    ("queue.buffering.max.messages", "1000000"),
+    ("queue.buffering.max.kbytes", "1048576"),
+    ("acks", "all"),
+    ("enable.idempotence", "true"),
+    ("partitioner", "murmur2_random"),
+    ("message.timeout.ms", "120000"),
+];
+
+impl KafkaConfig {
+    /// Name of the topic carrying `stream` (`payments`, `iot`, `logistics`, `fx`, `dlq`).
+    pub fn topic(&self, stream: &str) -> String {
+        format!("{}{}", self.topic_prefix, stream)
+    }
+
+    /// Base client config: brokers and a short socket timeout so a dead
+    /// broker is noticed quickly.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", "tradewind")
+            .set("socket.connection.setup.timeout.ms", self.connect_timeout.as_millis().max(1000).to_string())
+            .set("log_level", "3");
+        c
+    }
+
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = self.client_config();
+        for (k, v) in PRODUCER_DEFAULTS {
+            c.set(*k, *v);
+        }
+        for (k, v) in &self.producer {
+            c.set(k, v);
+        }
+        c
+    }
+}

@@ -1,0 +1,167 @@
+//! `tradewind simulate`: runs the scenario-driven generator and produces its
+//! records to Kafka, at a target rate or as fast as possible, for a count or
+//! a duration. At the end it prints per-topic stats and, with `--truth`,
+//! writes the ground truth of exactly what was produced.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use governor::clock::{Clock, DefaultClock};
+use governor::{Quota, RateLimiter};
+use indicatif::{ProgressBar, ProgressStyle};
+use tradewind_kafka::{admin, RecordProducer};
+use tradewind_sim::{clock, Generator, Scenario};
+
+use crate::cmd::topics::all_topics;
+use crate::config::AppConfig;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Scenario file (TOML). Defaults to the built-in scenarios/default.toml.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Random seed; overrides the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Start of simulated time (RFC 3339, unix ms, `now`, `now-6d`); overrides the scenario's.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Stop after producing this many records (all topics, duplicates and poison included).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this much wall-clock time, e.g. `30s`, `5m`.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+    /// Target records per second; omit to produce as fast as possible.
+    #[arg(long, value_parser = parse_rate, allow_hyphen_values = true, value_name = "PER_SEC")]
+    pub rate: Option<NonZeroU32>,
+    /// Write the ground truth of what was produced to this JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+}
+
+fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
+    let v: f64 = s.parse().map_err(|_| format!("rate must be a number of records per second, got {s:?}"))?;
+    if !(v >= 1.0 && v <= u32::MAX as f64) {
+        return Err(format!("rate must be a positive number of records per second (at least 1), got {s}"));
+    }
+    Ok(NonZeroU32::new(v as u32).expect("checked above"))
+}
+
+/// What a finished run produced.
+pub struct RunStats {
+    pub records: u64,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
+    if args.count.is_none() && args.duration.is_none() {
+        bail!("give --count N or --duration D (or both) so the run ends");
+    }
+    let scenario = match &args.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
+            Scenario::parse(&text).with_context(|| format!("scenario {}", path.display()))?
+        }
+        None => Scenario::default_scenario(),
+    };
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let start_spec = args.start.clone().unwrap_or_else(|| scenario.clock.start.clone());
+    let start_ms = clock::parse_start(&start_spec, clock::wall_now_ms())?;
+    let generator = Generator::new(&scenario, seed, start_ms, args.truth.is_some())?;
+
+    admin::ensure_topics(&cfg.kafka, &all_topics(&cfg.kafka)).await.context("preparing Kafka topics")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop_on_signal.store(true, Ordering::Relaxed);
+        }
+    });
+
+    let cfg2 = cfg.clone();
+    let args2 = args.clone();
+    let (generator, stats) =
+        tokio::task::spawn_blocking(move || produce(&cfg2, &args2, generator, &stop)).await.context("producer thread")??;
+
+    print_stats(&generator, &stats, seed, start_ms);
+    if let Some(path) = &args.truth {
+        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer(std::io::BufWriter::new(file), &generator.truth())?;
+        println!("truth written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn produce(cfg: &AppConfig, args: &SimulateArgs, mut generator: Generator, stop: &AtomicBool) -> Result<(Generator, RunStats)> {
+    let producer = RecordProducer::new(&cfg.kafka)?;
+    let topics: Vec<String> = tradewind_proto::Stream::ALL.iter().map(|s| cfg.kafka.topic(s.as_str())).collect();
+    let limiter = args.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
+    let clock = DefaultClock::default();
+    let bar = match args.count {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut produced = 0u64;
+    let mut bytes = 0u64;
+    while args.count.is_none_or(|n| produced < n)
+        && args.duration.is_none_or(|d| started.elapsed() < d)
+        && !stop.load(Ordering::Relaxed)
+    {
+        if let Some(lim) = &limiter {
+            while let Err(not_until) = lim.check() {
+                std::thread::sleep(not_until.wait_time_from(clock.now()));
+            }
+        }
+        let rec = generator.next().expect("the generator never ends");
+        let topic = &topics[rec.stream as usize];
+        producer.send(topic, &rec.key, &rec.payload)?;
+        produced += 1;
+        bytes += rec.payload.len() as u64;
+        if produced % 4096 == 0 {
+            bar.set_position(produced);
+        }
+    }
+    bar.set_position(produced);
+    producer.flush(Duration::from_secs(120)).context("flushing the producer")?;
+    bar.finish_and_clear();
+    Ok((generator, RunStats { records: produced, bytes, elapsed: started.elapsed() }))
+}
+
+fn print_stats(g: &Generator, s: &RunStats, seed: u64, start_ms: i64) {
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    println!("seed {seed}, simulated time {} .. {}", fmt_ms(start_ms), fmt_ms(g.now_ms()));
+    println!(
+        "{:<10} {:>12} {:>12} {:>10} {:>8} {:>8} {:>8} {:>11}",
+        "topic", "records", "bytes", "duplicate", "poison", "late", "jitter", "clock_ahead"
+    );
+    for (topic, t) in g.topic_stats() {
+        println!(
+            "{topic:<10} {:>12} {:>12} {:>10} {:>8} {:>8} {:>8} {:>11}",
+            t.records, t.bytes, t.duplicates, t.poison, t.late, t.jittered, t.clock_ahead
+        );
+    }
+    println!(
+        "TOTAL records={} bytes={} seconds={:.3} events_per_sec={:.0} mb_per_sec={:.2}",
+        s.records,
+        s.bytes,
+        secs,
+        s.records as f64 / secs,
+        s.bytes as f64 / secs / 1e6
+    );
+}
+
+fn fmt_ms(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
