@@ -12,7 +12,7 @@ pub use migrations::{migrate, MigrationReport, MIGRATIONS};
 /// Errors of the ClickHouse layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot reach ClickHouse at {url}: {source}")]
+    #[error("cannot reach ClickHouse at {url}")]
     Unreachable { url: String, source: clickhouse::error::Error },
     #[error("ClickHouse at {url} did not answer within {timeout:?}")]
     Timeout { url: String, timeout: std::time::Duration },
@@ -20,7 +20,7 @@ pub enum Error {
     Version(String),
     #[error("invalid database name {0:?}: use letters, digits and underscores")]
     DatabaseName(String),
-    #[error("migration {version:04} ({name}) failed: {source}")]
+    #[error("migration {version:04} ({name}) failed")]
     Migration { version: u32, name: &'static str, source: clickhouse::error::Error },
     #[error("ClickHouse query failed: {0}")]
     Query(#[from] clickhouse::error::Error),

@@ -16,7 +16,7 @@ use rdkafka::error::KafkaError;
 /// Errors of the Kafka layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot reach Kafka at {brokers} within {timeout:?} ({source}); is the broker running? (deploy/local/up.sh starts one)")]
+    #[error("cannot reach Kafka at {brokers} within {timeout:?}; is the broker running? (deploy/local/up.sh starts one)")]
     Unreachable { brokers: String, timeout: Duration, source: KafkaError },
     #[error("creating topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },

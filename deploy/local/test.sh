@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every Tradewind test against a real Kafka broker and a real ClickHouse
+# server: installs what is missing, starts the local stack if it is not
+# already up, runs `cargo test --workspace`, and stops what it started.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$TW_ROOT"
+
+started_here=0
+if ! port_open "$KAFKA_PORT" || ! port_open "$CH_HTTP_PORT"; then
+  started_here=1
+fi
+cleanup() { [ "$started_here" = 1 ] && bash "$TW_ROOT/deploy/local/down.sh" || true; }
+trap cleanup EXIT
+
+bash "$TW_ROOT/deploy/local/up.sh"
+log "running the test suite"
+cargo test --workspace --locked "$@"
