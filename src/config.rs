@@ -45,15 +45,25 @@ impl AppConfig {
         let mut fig = Figment::from(Serialized::defaults(AppConfig::default()));
         match &flags.config {
             Some(path) => {
-                anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+                anyhow::ensure!(
+                    path.exists(),
+                    "config file {} does not exist",
+                    path.display()
+                );
                 fig = fig.merge(Toml::file_exact(path));
             }
-            None if Path::new("tradewind.toml").exists() => fig = fig.merge(Toml::file_exact("tradewind.toml")),
+            None if Path::new("tradewind.toml").exists() => {
+                fig = fig.merge(Toml::file_exact("tradewind.toml"))
+            }
             None => {}
         }
         // Only nested keys (`TRADEWIND_KAFKA__BROKERS`) are config; other
         // TRADEWIND_* variables belong to scripts and are left alone.
-        fig = fig.merge(Env::prefixed("TRADEWIND_").filter(|k| k.as_str().contains("__")).split("__"));
+        fig = fig.merge(
+            Env::prefixed("TRADEWIND_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
         let overrides = [
             ("kafka.brokers", &flags.brokers),
             ("kafka.topic_prefix", &flags.topic_prefix),
@@ -74,19 +84,32 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail fixes the closure's error type
     fn flags_override_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("tw.toml", "[kafka]\nbrokers = \"file:1\"\ntopic_prefix = \"x.\"\n")?;
+            jail.create_file(
+                "tw.toml",
+                "[kafka]\nbrokers = \"file:1\"\ntopic_prefix = \"x.\"\n",
+            )?;
             jail.set_env("TRADEWIND_KAFKA__BROKERS", "env:1");
-            let flags = ConfigFlags { config: Some("tw.toml".into()), ..Default::default() };
+            let flags = ConfigFlags {
+                config: Some("tw.toml".into()),
+                ..Default::default()
+            };
             let cfg = AppConfig::load(&flags).unwrap();
             assert_eq!(cfg.kafka.brokers, "env:1");
             assert_eq!(cfg.kafka.topic_prefix, "x.");
-            let flags = ConfigFlags { brokers: Some("flag:1".into()), ..flags };
+            let flags = ConfigFlags {
+                brokers: Some("flag:1".into()),
+                ..flags
+            };
             assert_eq!(AppConfig::load(&flags).unwrap().kafka.brokers, "flag:1");
 
             jail.create_file("bad.toml", "[kafka]\nbrokrs = \"x\"\n")?;
-            let flags = ConfigFlags { config: Some("bad.toml".into()), ..Default::default() };
+            let flags = ConfigFlags {
+                config: Some("bad.toml".into()),
+                ..Default::default()
+            };
             let err = format!("{:#}", AppConfig::load(&flags).unwrap_err());
             assert!(err.contains("brokrs"), "{err}");
             Ok(())

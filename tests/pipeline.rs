@@ -26,7 +26,10 @@ fn clickhouse_url() -> String {
 
 /// A name unique to this test run, for topics and databases.
 fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("tw_{tag}_{}_{}", std::process::id(), nanos % 1_000_000_000)
 }
 
@@ -40,7 +43,11 @@ fn tradewind(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Reads every record of `topic` from the beginning until `expected` arrive.
@@ -51,10 +58,13 @@ fn consume_all(topic: &str, expected: u64) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).expect("assign");
     let mut out = Vec::new();
@@ -62,11 +72,18 @@ fn consume_all(topic: &str, expected: u64) -> Vec<(i32, Vec<u8>, Vec<u8>)> {
     while (out.len() as u64) < expected && Instant::now() < deadline {
         if let Some(m) = consumer.poll(Duration::from_millis(200)) {
             let m = m.expect("consume");
-            out.push((m.partition(), m.key().unwrap_or_default().to_vec(), m.payload().unwrap_or_default().to_vec()));
+            out.push((
+                m.partition(),
+                m.key().unwrap_or_default().to_vec(),
+                m.payload().unwrap_or_default().to_vec(),
+            ));
         }
     }
     // Nothing beyond what was produced shows up.
-    assert!(consumer.poll(Duration::from_millis(500)).is_none(), "{topic} holds more records than produced");
+    assert!(
+        consumer.poll(Duration::from_millis(500)).is_none(),
+        "{topic} holds more records than produced"
+    );
     out
 }
 
@@ -94,14 +111,19 @@ fn simulated_records_round_trip_through_kafka_exactly() {
 
     // What the simulator meant to send, regenerated from the same seed.
     let scenario = Scenario::default_scenario();
-    let sent: Vec<_> = Generator::new(&scenario, 42, START_MS, false).unwrap().take(count as usize).collect();
+    let sent: Vec<_> = Generator::new(&scenario, 42, START_MS, false)
+        .unwrap()
+        .take(count as usize)
+        .collect();
 
     for stream in Stream::ALL {
         let topic = format!("{prefix}{}", stream.as_str());
         let t = &truth.topics[stream.as_str()];
         let got = consume_all(&topic, t.records);
         assert_eq!(got.len() as u64, t.records, "record count of {topic}");
-        let checksum = got.iter().fold(0u64, |acc, (_, k, v)| acc.wrapping_add(record_checksum(k, v)));
+        let checksum = got.iter().fold(0u64, |acc, (_, k, v)| {
+            acc.wrapping_add(record_checksum(k, v))
+        });
         assert_eq!(checksum, t.checksum, "checksum of {topic}");
 
         // Per key, the records arrive in the order sent and byte-identical;
@@ -110,13 +132,21 @@ fn simulated_records_round_trip_through_kafka_exactly() {
         let mut partition_of: HashMap<&[u8], i32> = HashMap::new();
         for (p, k, v) in &got {
             by_key_got.entry(k).or_default().push(v);
-            assert_eq!(*partition_of.entry(k).or_insert(*p), *p, "key {:?} spans partitions", String::from_utf8_lossy(k));
+            assert_eq!(
+                *partition_of.entry(k).or_insert(*p),
+                *p,
+                "key {:?} spans partitions",
+                String::from_utf8_lossy(k)
+            );
         }
         let mut by_key_sent: HashMap<&[u8], Vec<&[u8]>> = HashMap::new();
         for r in sent.iter().filter(|r| r.stream == stream) {
             by_key_sent.entry(&r.key).or_default().push(&r.payload);
         }
-        assert_eq!(by_key_got, by_key_sent, "records of {topic} differ from what was sent");
+        assert_eq!(
+            by_key_got, by_key_sent,
+            "records of {topic} differ from what was sent"
+        );
 
         // Every non-poison record decodes as its topic's message type.
         let poison = got
@@ -132,7 +162,11 @@ fn simulated_records_round_trip_through_kafka_exactly() {
     }
 
     // The stats line and the topics listing agree with the truth file.
-    assert!(text(&out).contains(&format!("TOTAL records={count}")), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("TOTAL records={count}")),
+        "{}",
+        text(&out)
+    );
     let listing = tradewind(&["topics", "--no-create", "--topic-prefix", &prefix]);
     assert!(listing.status.success(), "{}", text(&listing));
     let counts: BTreeMap<String, u64> = String::from_utf8_lossy(&listing.stdout)
@@ -143,7 +177,10 @@ fn simulated_records_round_trip_through_kafka_exactly() {
             Some((f.first()?.to_string(), f.get(2)?.parse().ok()?))
         })
         .collect();
-    assert_eq!(counts[&format!("{prefix}payments")], truth.topics["payments"].records);
+    assert_eq!(
+        counts[&format!("{prefix}payments")],
+        truth.topics["payments"].records
+    );
     assert_eq!(counts[&format!("{prefix}dlq")], 0);
     let _ = std::fs::remove_file(truth_path);
 }
@@ -156,11 +193,19 @@ fn migrations_apply_to_real_clickhouse_and_twice_is_a_no_op() {
     assert!(text(&first).contains("applied [1]"), "{}", text(&first));
     let second = tradewind(&["migrate", "--database", &db]);
     assert!(second.status.success(), "{}", text(&second));
-    assert!(text(&second).contains("applied [], already applied [1]"), "{}", text(&second));
+    assert!(
+        text(&second).contains("applied [], already applied [1]"),
+        "{}",
+        text(&second)
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let cfg = tradewind_clickhouse::ClickHouseConfig { url: clickhouse_url(), database: db.clone(), ..Default::default() };
+        let cfg = tradewind_clickhouse::ClickHouseConfig {
+            url: clickhouse_url(),
+            database: db.clone(),
+            ..Default::default()
+        };
         let conn = tradewind_clickhouse::connect(&cfg).await.unwrap();
         let tables: Vec<String> = conn
             .client
@@ -169,10 +214,22 @@ fn migrations_apply_to_real_clickhouse_and_twice_is_a_no_op() {
             .fetch_all()
             .await
             .unwrap();
-        assert_eq!(tables, vec!["fx_rates".to_string(), "schema_migrations".to_string()]);
-        let applied: u64 = conn.client.query("SELECT count() FROM schema_migrations").fetch_one().await.unwrap();
+        assert_eq!(
+            tables,
+            vec!["fx_rates".to_string(), "schema_migrations".to_string()]
+        );
+        let applied: u64 = conn
+            .client
+            .query("SELECT count() FROM schema_migrations")
+            .fetch_one()
+            .await
+            .unwrap();
         assert_eq!(applied, tradewind_clickhouse::MIGRATIONS.len() as u64);
-        conn.client.query(&format!("DROP DATABASE {db}")).execute().await.unwrap();
+        conn.client
+            .query(&format!("DROP DATABASE {db}"))
+            .execute()
+            .await
+            .unwrap();
     });
 }
 
@@ -195,15 +252,30 @@ fn bad_scenario_and_flags_are_rejected_with_clear_messages() {
     let dir = std::env::temp_dir().join(unique("scenario"));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("typo.toml");
-    let text_ = tradewind_sim::scenario::DEFAULT_SCENARIO.replace("[fx]\n", "[fx]\nintervall = \"1m\"\n");
+    let text_ =
+        tradewind_sim::scenario::DEFAULT_SCENARIO.replace("[fx]\n", "[fx]\nintervall = \"1m\"\n");
     std::fs::write(&bad, text_).unwrap();
-    let out = tradewind(&["simulate", "--scenario", bad.to_str().unwrap(), "--count", "1"]);
+    let out = tradewind(&[
+        "simulate",
+        "--scenario",
+        bad.to_str().unwrap(),
+        "--count",
+        "1",
+    ]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("unknown field `intervall`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown field `intervall`"),
+        "{}",
+        text(&out)
+    );
 
     let out = tradewind(&["simulate", "--rate", "-5", "--count", "1"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("rate must be a positive number"), "{}", text(&out));
+    assert!(
+        text(&out).contains("rate must be a positive number"),
+        "{}",
+        text(&out)
+    );
 
     let cfg = dir.join("tradewind.toml");
     std::fs::write(&cfg, "[kafka]\nbrokrs = \"x:1\"\n").unwrap();

@@ -11,7 +11,7 @@ SUDO=""
 
 need=()
 for pkg in clickhouse-server clickhouse-client openjdk-17-jre-headless maven \
-           build-essential pkg-config zlib1g-dev curl python3; do
+           build-essential pkg-config zlib1g-dev curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # A machine may already carry a JDK 17 that is not Debian's package.

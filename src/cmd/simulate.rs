@@ -14,7 +14,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
 use indicatif::{ProgressBar, ProgressStyle};
 use tradewind_kafka::{admin, RecordProducer};
-use tradewind_sim::{clock, Generator, Scenario};
+use tradewind_sim::{clock, Generator, Scenario, SimRecord};
 
 use crate::cmd::topics::all_topics;
 use crate::config::AppConfig;
@@ -45,9 +45,13 @@ pub struct SimulateArgs {
 }
 
 fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
-    let v: f64 = s.parse().map_err(|_| format!("rate must be a number of records per second, got {s:?}"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("rate must be a number of records per second, got {s:?}"))?;
     if !(v >= 1.0 && v <= u32::MAX as f64) {
-        return Err(format!("rate must be a positive number of records per second (at least 1), got {s}"));
+        return Err(format!(
+            "rate must be a positive number of records per second (at least 1), got {s}"
+        ));
     }
     Ok(NonZeroU32::new(v as u32).expect("checked above"))
 }
@@ -65,17 +69,23 @@ pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
     }
     let scenario = match &args.scenario {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading scenario {}", path.display()))?;
             Scenario::parse(&text).with_context(|| format!("scenario {}", path.display()))?
         }
         None => Scenario::default_scenario(),
     };
     let seed = args.seed.unwrap_or(scenario.seed);
-    let start_spec = args.start.clone().unwrap_or_else(|| scenario.clock.start.clone());
+    let start_spec = args
+        .start
+        .clone()
+        .unwrap_or_else(|| scenario.clock.start.clone());
     let start_ms = clock::parse_start(&start_spec, clock::wall_now_ms())?;
     let generator = Generator::new(&scenario, seed, start_ms, args.truth.is_some())?;
 
-    admin::ensure_topics(&cfg.kafka, &all_topics(&cfg.kafka)).await.context("preparing Kafka topics")?;
+    admin::ensure_topics(&cfg.kafka, &all_topics(&cfg.kafka))
+        .await
+        .context("preparing Kafka topics")?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_on_signal = stop.clone();
     tokio::spawn(async move {
@@ -87,20 +97,38 @@ pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
     let cfg2 = cfg.clone();
     let args2 = args.clone();
     let (generator, stats) =
-        tokio::task::spawn_blocking(move || produce(&cfg2, &args2, generator, &stop)).await.context("producer thread")??;
+        tokio::task::spawn_blocking(move || produce(&cfg2, &args2, generator, &stop))
+            .await
+            .context("producer thread")??;
 
     print_stats(&generator, &stats, seed, start_ms);
     if let Some(path) = &args.truth {
-        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         serde_json::to_writer(std::io::BufWriter::new(file), &generator.truth())?;
         println!("truth written to {}", path.display());
     }
     Ok(())
 }
 
-fn produce(cfg: &AppConfig, args: &SimulateArgs, mut generator: Generator, stop: &AtomicBool) -> Result<(Generator, RunStats)> {
+/// Records per hand-over from the generator thread to the producing loop.
+const BATCH: usize = 1024;
+
+/// Generates on one thread and produces on this one, so the generator's work
+/// overlaps librdkafka's. Every generated record is produced: when the run
+/// ends by duration or signal, the generator stops and the loop drains what
+/// is already generated, so the truth always matches what reached Kafka.
+fn produce(
+    cfg: &AppConfig,
+    args: &SimulateArgs,
+    mut generator: Generator,
+    stop: &AtomicBool,
+) -> Result<(Generator, RunStats)> {
     let producer = RecordProducer::new(&cfg.kafka)?;
-    let topics: Vec<String> = tradewind_proto::Stream::ALL.iter().map(|s| cfg.kafka.topic(s.as_str())).collect();
+    let topics: Vec<String> = tradewind_proto::Stream::ALL
+        .iter()
+        .map(|s| cfg.kafka.topic(s.as_str()))
+        .collect();
     let limiter = args.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
     let clock = DefaultClock::default();
     let bar = match args.count {
@@ -108,39 +136,79 @@ fn produce(cfg: &AppConfig, args: &SimulateArgs, mut generator: Generator, stop:
         None => ProgressBar::new_spinner(),
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records ({per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let started = Instant::now();
-    let mut produced = 0u64;
-    let mut bytes = 0u64;
-    while args.count.is_none_or(|n| produced < n)
-        && args.duration.is_none_or(|d| started.elapsed() < d)
-        && !stop.load(Ordering::Relaxed)
-    {
-        if let Some(lim) = &limiter {
-            while let Err(not_until) = lim.check() {
-                std::thread::sleep(not_until.wait_time_from(clock.now()));
+    let enough = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<SimRecord>>(8);
+    let limit = args.count.unwrap_or(u64::MAX);
+    let enough_gen = enough.clone();
+    let gen_thread = std::thread::Builder::new()
+        .name("generator".into())
+        .spawn(move || {
+            let mut made = 0u64;
+            while made < limit && !enough_gen.load(Ordering::Relaxed) {
+                let n = (limit - made).min(BATCH as u64) as usize;
+                let batch: Vec<SimRecord> = generator.by_ref().take(n).collect();
+                made += n as u64;
+                if tx.send(batch).is_err() {
+                    break;
+                }
             }
+            generator
+        })?;
+
+    let started = Instant::now();
+    let (mut produced, mut bytes) = (0u64, 0u64);
+    let mut result = Ok(());
+    'batches: for batch in rx.iter() {
+        for rec in batch {
+            if let Some(lim) = &limiter {
+                while let Err(not_until) = lim.check() {
+                    std::thread::sleep(not_until.wait_time_from(clock.now()));
+                }
+            }
+            if let Err(e) = producer.send(&topics[rec.stream as usize], &rec.key, &rec.payload) {
+                result = Err(e);
+                enough.store(true, Ordering::Relaxed);
+                break 'batches;
+            }
+            produced += 1;
+            bytes += rec.payload.len() as u64;
         }
-        let rec = generator.next().expect("the generator never ends");
-        let topic = &topics[rec.stream as usize];
-        producer.send(topic, &rec.key, &rec.payload)?;
-        produced += 1;
-        bytes += rec.payload.len() as u64;
-        if produced % 4096 == 0 {
-            bar.set_position(produced);
+        bar.set_position(produced);
+        if args.duration.is_some_and(|d| started.elapsed() >= d) || stop.load(Ordering::Relaxed) {
+            enough.store(true, Ordering::Relaxed);
         }
     }
-    bar.set_position(produced);
-    producer.flush(Duration::from_secs(120)).context("flushing the producer")?;
+    drop(rx);
+    let generator = gen_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
+    result.context("producing to Kafka")?;
+    producer
+        .flush(Duration::from_secs(120))
+        .context("flushing the producer")?;
     bar.finish_and_clear();
-    Ok((generator, RunStats { records: produced, bytes, elapsed: started.elapsed() }))
+    Ok((
+        generator,
+        RunStats {
+            records: produced,
+            bytes,
+            elapsed: started.elapsed(),
+        },
+    ))
 }
 
 fn print_stats(g: &Generator, s: &RunStats, seed: u64, start_ms: i64) {
     let secs = s.elapsed.as_secs_f64().max(1e-9);
-    println!("seed {seed}, simulated time {} .. {}", fmt_ms(start_ms), fmt_ms(g.now_ms()));
+    println!(
+        "seed {seed}, simulated time {} .. {}",
+        fmt_ms(start_ms),
+        fmt_ms(g.now_ms())
+    );
     println!(
         "{:<10} {:>12} {:>12} {:>10} {:>8} {:>8} {:>8} {:>11}",
         "topic", "records", "bytes", "duplicate", "poison", "late", "jitter", "clock_ahead"

@@ -28,13 +28,16 @@ pub fn all_topics(k: &KafkaConfig) -> Vec<(String, i32)> {
 pub async fn run(cfg: &AppConfig, args: TopicsArgs) -> Result<()> {
     let topics = all_topics(&cfg.kafka);
     if !args.no_create {
-        admin::ensure_topics(&cfg.kafka, &topics).await.context("creating topics")?;
+        admin::ensure_topics(&cfg.kafka, &topics)
+            .await
+            .context("creating topics")?;
     }
     let k = cfg.kafka.clone();
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<(String, usize, i64)>> {
         let mut rows = Vec::new();
         for (t, _) in all_topics(&k) {
-            let parts = admin::topic_offsets(&k, &t).with_context(|| format!("reading offsets of {t}"))?;
+            let parts =
+                admin::topic_offsets(&k, &t).with_context(|| format!("reading offsets of {t}"))?;
             rows.push((t, parts.len(), parts.iter().map(|p| p.high - p.low).sum()));
         }
         Ok(rows)

@@ -68,8 +68,14 @@ pub struct Connection {
 }
 
 fn check_name(db: &str) -> Result<()> {
-    let ok = !db.is_empty() && db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !db.starts_with(|c: char| c.is_ascii_digit());
-    if ok { Ok(()) } else { Err(Error::DatabaseName(db.to_string())) }
+    let ok = !db.is_empty()
+        && db.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !db.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::DatabaseName(db.to_string()))
+    }
 }
 
 /// Connects, detects the server version and creates the database if needed.
@@ -80,18 +86,37 @@ pub async fn connect(cfg: &ClickHouseConfig) -> Result<Connection> {
         .with_user(&cfg.user)
         .with_password(&cfg.password)
         .with_validation(false);
-    let version: String = tokio::time::timeout(cfg.timeout, base.query("SELECT version()").fetch_one::<String>())
-        .await
-        .map_err(|_| Error::Timeout { url: cfg.url.clone(), timeout: cfg.timeout })?
-        .map_err(|source| Error::Unreachable { url: cfg.url.clone(), source })?;
+    let version: String = tokio::time::timeout(
+        cfg.timeout,
+        base.query("SELECT version()").fetch_one::<String>(),
+    )
+    .await
+    .map_err(|_| Error::Timeout {
+        url: cfg.url.clone(),
+        timeout: cfg.timeout,
+    })?
+    .map_err(|source| Error::Unreachable {
+        url: cfg.url.clone(),
+        source,
+    })?;
     let version = ServerVersion::parse(&version)?;
     tracing::debug!(?version, url = %cfg.url, "connected to ClickHouse");
     let ddl = format!("CREATE DATABASE IF NOT EXISTS {}", cfg.database);
     tokio::time::timeout(cfg.timeout, base.query(&ddl).execute())
         .await
-        .map_err(|_| Error::Timeout { url: cfg.url.clone(), timeout: cfg.timeout })??;
-    let client = base.with_database(&cfg.database).with_validation(version.supports_validation());
-    Ok(Connection { client, version, database: cfg.database.clone(), timeout: cfg.timeout })
+        .map_err(|_| Error::Timeout {
+            url: cfg.url.clone(),
+            timeout: cfg.timeout,
+        })??;
+    let client = base
+        .with_database(&cfg.database)
+        .with_validation(version.supports_validation());
+    Ok(Connection {
+        client,
+        version,
+        database: cfg.database.clone(),
+        timeout: cfg.timeout,
+    })
 }
 
 #[cfg(test)]
@@ -101,9 +126,17 @@ mod tests {
     #[test]
     fn parses_versions() {
         let v = ServerVersion::parse("18.16.1").unwrap();
-        assert_eq!(v, ServerVersion { major: 18, minor: 16 });
+        assert_eq!(
+            v,
+            ServerVersion {
+                major: 18,
+                minor: 16
+            }
+        );
         assert!(!v.supports_validation());
-        assert!(ServerVersion::parse("25.8.2.29").unwrap().supports_validation());
+        assert!(ServerVersion::parse("25.8.2.29")
+            .unwrap()
+            .supports_validation());
         assert!(ServerVersion::parse("nope").is_err());
     }
 

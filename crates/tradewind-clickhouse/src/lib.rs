@@ -13,15 +13,25 @@ pub use migrations::{migrate, MigrationReport, MIGRATIONS};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot reach ClickHouse at {url}")]
-    Unreachable { url: String, source: clickhouse::error::Error },
+    Unreachable {
+        url: String,
+        source: clickhouse::error::Error,
+    },
     #[error("ClickHouse at {url} did not answer within {timeout:?}")]
-    Timeout { url: String, timeout: std::time::Duration },
+    Timeout {
+        url: String,
+        timeout: std::time::Duration,
+    },
     #[error("unexpected ClickHouse version string {0:?}")]
     Version(String),
     #[error("invalid database name {0:?}: use letters, digits and underscores")]
     DatabaseName(String),
     #[error("migration {version:04} ({name}) failed")]
-    Migration { version: u32, name: &'static str, source: clickhouse::error::Error },
+    Migration {
+        version: u32,
+        name: &'static str,
+        source: clickhouse::error::Error,
+    },
     #[error("ClickHouse query failed: {0}")]
     Query(#[from] clickhouse::error::Error),
 }

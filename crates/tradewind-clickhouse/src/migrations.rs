@@ -38,8 +38,16 @@ struct Applied {
 
 /// Splits a migration file into statements, dropping comments and blanks.
 fn statements(sql: &str) -> Vec<String> {
-    let code: Vec<&str> = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
-    code.join("\n").split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+    let code: Vec<&str> = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect();
+    code.join("\n")
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 /// Applies every migration not yet recorded in `schema_migrations`.
@@ -63,14 +71,22 @@ pub async fn migrate(conn: &Connection) -> Result<MigrationReport> {
             ch.query(&stmt)
                 .execute()
                 .await
-                .map_err(|source| Error::Migration { version: m.version, name: m.name, source })?;
+                .map_err(|source| Error::Migration {
+                    version: m.version,
+                    name: m.name,
+                    source,
+                })?;
         }
         ch.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
             .bind(m.version)
             .bind(m.name)
             .execute()
             .await
-            .map_err(|source| Error::Migration { version: m.version, name: m.name, source })?;
+            .map_err(|source| Error::Migration {
+                version: m.version,
+                name: m.name,
+                source,
+            })?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
         report.applied.push(m.version);
     }

@@ -19,7 +19,10 @@ pub struct PartitionOffsets {
 }
 
 fn metadata_consumer(cfg: &KafkaConfig) -> Result<BaseConsumer> {
-    Ok(cfg.client_config().set("group.id", "tradewind-admin").create()?)
+    Ok(cfg
+        .client_config()
+        .set("group.id", "tradewind-admin")
+        .create()?)
 }
 
 /// Fails with [`Error::Unreachable`] unless the cluster answers a metadata
@@ -29,7 +32,11 @@ pub fn check_reachable(cfg: &KafkaConfig) -> Result<()> {
     consumer
         .fetch_metadata(None, cfg.connect_timeout)
         .map(|_| ())
-        .map_err(|source| Error::Unreachable { brokers: cfg.brokers.clone(), timeout: cfg.connect_timeout, source })
+        .map_err(|source| Error::Unreachable {
+            brokers: cfg.brokers.clone(),
+            timeout: cfg.connect_timeout,
+            source,
+        })
 }
 
 /// Creates each `(topic, partitions)` that does not exist yet. Existing
@@ -38,18 +45,34 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(String, i32)]) -> Resul
     let cfg2 = cfg.clone();
     tokio::task::spawn_blocking(move || check_reachable(&cfg2))
         .await
-        .map_err(|e| Error::CreateTopic { topic: "*".into(), reason: e.to_string() })??;
+        .map_err(|e| Error::CreateTopic {
+            topic: "*".into(),
+            reason: e.to_string(),
+        })??;
     let admin: AdminClient<DefaultClientContext> = cfg.client_config().create()?;
     let new: Vec<NewTopic> = topics
         .iter()
-        .map(|(name, parts)| NewTopic::new(name, *parts, TopicReplication::Fixed(cfg.replication_factor)))
+        .map(|(name, parts)| {
+            NewTopic::new(
+                name,
+                *parts,
+                TopicReplication::Fixed(cfg.replication_factor),
+            )
+        })
         .collect();
-    let opts = AdminOptions::new().operation_timeout(Some(cfg.connect_timeout)).request_timeout(Some(cfg.connect_timeout));
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(cfg.connect_timeout))
+        .request_timeout(Some(cfg.connect_timeout));
     for result in admin.create_topics(new.iter(), &opts).await? {
         match result {
             Ok(topic) => tracing::info!(%topic, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(Error::CreateTopic { topic, reason: code.to_string() }),
+            Err((topic, code)) => {
+                return Err(Error::CreateTopic {
+                    topic,
+                    reason: code.to_string(),
+                })
+            }
         }
     }
     Ok(())
@@ -61,15 +84,26 @@ pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffs
     let timeout = cfg.connect_timeout;
     let md = consumer
         .fetch_metadata(Some(topic), timeout)
-        .map_err(|source| Error::Unreachable { brokers: cfg.brokers.clone(), timeout, source })?;
+        .map_err(|source| Error::Unreachable {
+            brokers: cfg.brokers.clone(),
+            timeout,
+            source,
+        })?;
     let mut out = Vec::new();
     for t in md.topics() {
         if let Some(err) = t.error() {
-            return Err(Error::CreateTopic { topic: topic.into(), reason: format!("{:?}", RDKafkaErrorCode::from(err)) });
+            return Err(Error::CreateTopic {
+                topic: topic.into(),
+                reason: format!("{:?}", RDKafkaErrorCode::from(err)),
+            });
         }
         for p in t.partitions() {
             let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
-            out.push(PartitionOffsets { partition: p.id(), low, high });
+            out.push(PartitionOffsets {
+                partition: p.id(),
+                low,
+                high,
+            });
         }
     }
     out.sort_by_key(|p| p.partition);

@@ -39,7 +39,13 @@ pub struct PartitionsConfig {
 
 impl Default for PartitionsConfig {
     fn default() -> Self {
-        Self { payments: 8, iot: 8, logistics: 4, fx: 1, dlq: 2 }
+        Self {
+            payments: 8,
+            iot: 8,
+            logistics: 4,
+            fx: 1,
+            dlq: 2,
+        }
     }
 }
 
@@ -84,7 +90,10 @@ impl KafkaConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", "tradewind")
-            .set("socket.connection.setup.timeout.ms", self.connect_timeout.as_millis().max(1000).to_string())
+            .set(
+                "socket.connection.setup.timeout.ms",
+                self.connect_timeout.as_millis().max(1000).to_string(),
+            )
             .set("log_level", "3");
         c
     }

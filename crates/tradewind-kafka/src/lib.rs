@@ -17,7 +17,11 @@ use rdkafka::error::KafkaError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot reach Kafka at {brokers} within {timeout:?}; is the broker running? (deploy/local/up.sh starts one)")]
-    Unreachable { brokers: String, timeout: Duration, source: KafkaError },
+    Unreachable {
+        brokers: String,
+        timeout: Duration,
+        source: KafkaError,
+    },
     #[error("creating topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
     #[error("{failed} record(s) were not delivered to Kafka; first error: {first}")]

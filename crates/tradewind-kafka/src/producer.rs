@@ -31,7 +31,8 @@ impl ProducerContext for DeliveryCounter {
         match result {
             Ok(m) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                self.delivered_bytes.fetch_add(m.payload_len() as u64, Ordering::Relaxed);
+                self.delivered_bytes
+                    .fetch_add(m.payload_len() as u64, Ordering::Relaxed);
             }
             Err((e, _)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
@@ -48,13 +49,21 @@ pub struct RecordProducer {
 
 impl RecordProducer {
     pub fn new(cfg: &KafkaConfig) -> Result<Self> {
-        Ok(Self { inner: cfg.producer_config().create_with_context(DeliveryCounter::default())? })
+        Ok(Self {
+            inner: cfg
+                .producer_config()
+                .create_with_context(DeliveryCounter::default())?,
+        })
     }
 
     /// Queues one record; waits while librdkafka's queue is full.
     pub fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<()> {
         loop {
-            match self.inner.send(BaseRecord::<[u8], [u8]>::to(topic).key(key).payload(payload)) {
+            match self.inner.send(
+                BaseRecord::<[u8], [u8]>::to(topic)
+                    .key(key)
+                    .payload(payload),
+            ) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     std::thread::sleep(Duration::from_millis(1));
@@ -67,7 +76,10 @@ impl RecordProducer {
     /// Records acknowledged by the broker so far, and their payload bytes.
     pub fn delivered(&self) -> (u64, u64) {
         let c = self.inner.context();
-        (c.delivered.load(Ordering::Relaxed), c.delivered_bytes.load(Ordering::Relaxed))
+        (
+            c.delivered.load(Ordering::Relaxed),
+            c.delivered_bytes.load(Ordering::Relaxed),
+        )
     }
 
     /// Waits until every queued record is acknowledged or has failed, then
@@ -77,7 +89,12 @@ impl RecordProducer {
         let c = self.inner.context();
         let failed = c.failed.load(Ordering::Relaxed);
         if failed > 0 {
-            let first = c.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+            let first = c
+                .first_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+                .unwrap_or_default();
             return Err(Error::Delivery { failed, first });
         }
         Ok(())

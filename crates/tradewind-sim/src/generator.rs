@@ -12,7 +12,7 @@ use prost::Message;
 use rand::distr::Distribution;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Exp, Normal};
+use rand_distr::{Exp1, Normal};
 use tradewind_proto::{
     decimal_key, Currency, FxRate, IotReading, LogisticsEvent, Milestone, Payment, PaymentChannel,
     PaymentMethod, PaymentStatus, Stream,
@@ -74,7 +74,8 @@ enum Item {
 struct Pending {
     at: i64,
     seq: u64,
-    item: Item,
+    // Boxed so heap sifts move 24 bytes, not whole events.
+    item: Box<Item>,
 }
 
 impl PartialEq for Pending {
@@ -102,12 +103,20 @@ pub struct Generator {
     start_ms: i64,
     now_ms: i64,
     next_arrival: f64,
-    arrival_gap: Exp<f64>,
+    /// New events per millisecond at a factor of 1.
+    base_rate: f64,
+    /// Thinning bound of the current span and where the span ends.
+    bound: f64,
+    bound_until: i64,
     next_fx_ms: i64,
     fx_interval_ms: i64,
     fx_step: Normal<f64>,
     fx_rates: Vec<(Currency, f64)>,
-    heap: BinaryHeap<Reverse<Pending>>,
+    /// Delayed reports (seconds to hours ahead): many, short-lived.
+    reports: BinaryHeap<Reverse<Pending>>,
+    /// Milestones and refunds (hours to weeks ahead): fewer pushes, but a
+    /// large heap; keeping the two apart keeps most sifts shallow.
+    followups: BinaryHeap<Reverse<Pending>>,
     seq: u64,
     ready: VecDeque<SimRecord>,
     next_id: u64,
@@ -139,9 +148,7 @@ impl Generator {
         s.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let world = World::build(s, start_ms, &mut rng)?;
-        let lambda_per_ms = s.clock.events_per_second * world.max_factor / 1000.0;
-        let arrival_gap =
-            Exp::new(lambda_per_ms).map_err(|e| crate::Error::Scenario(format!("clock: {e}")))?;
+        let (bound, bound_until) = world.bound(start_ms);
         let fx_step = Normal::new(0.0, s.fx.volatility_bp / 10_000.0)
             .map_err(|e| crate::Error::Scenario(format!("fx.volatility_bp: {e}")))?;
         let d = &s.disorder;
@@ -151,12 +158,15 @@ impl Generator {
             start_ms,
             now_ms: start_ms,
             next_arrival: start_ms as f64,
-            arrival_gap,
+            base_rate: s.clock.events_per_second / 1000.0,
+            bound,
+            bound_until,
             next_fx_ms: start_ms,
             fx_interval_ms: ms(s.fx.interval),
             fx_step,
             fx_rates: s.fx.usd_rates.iter().map(|(c, r)| (c.0, *r)).collect(),
-            heap: BinaryHeap::new(),
+            reports: BinaryHeap::new(),
+            followups: BinaryHeap::new(),
             seq: 0,
             ready: VecDeque::new(),
             next_id: 1,
@@ -183,7 +193,7 @@ impl Generator {
             ),
             rng,
         };
-        g.next_arrival += g.arrival_gap.sample(&mut g.rng);
+        g.draw_arrival(start_ms as f64);
         Ok(g)
     }
 
@@ -202,6 +212,22 @@ impl Generator {
         self.now_ms
     }
 
+    /// Draws the next candidate arrival after `from`. Crossing into a new
+    /// span re-draws from its start with the new bound; exponential gaps are
+    /// memoryless, so the process stays exact.
+    fn draw_arrival(&mut self, mut from: f64) {
+        loop {
+            let gap: f64 = Exp1.sample(&mut self.rng);
+            let at = from + gap / (self.base_rate * self.bound);
+            if at < self.bound_until as f64 {
+                self.next_arrival = at;
+                return;
+            }
+            from = self.bound_until as f64;
+            (self.bound, self.bound_until) = self.world.bound(self.bound_until);
+        }
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -209,10 +235,14 @@ impl Generator {
 
     fn schedule(&mut self, at: i64, item: Item) {
         self.seq += 1;
-        self.heap.push(Reverse(Pending {
+        let heap = match item {
+            Item::Report(..) => &mut self.reports,
+            Item::Milestone(_) | Item::Refund(_) => &mut self.followups,
+        };
+        heap.push(Reverse(Pending {
             at,
             seq: self.seq,
-            item,
+            item: Box::new(item),
         }));
     }
 
@@ -354,7 +384,7 @@ impl Generator {
     fn arrival(&mut self) {
         let t = self.now_ms;
         let kind = self.world.kinds.pick(&mut self.rng);
-        let accept: f64 = self.rng.random::<f64>() * self.world.max_factor;
+        let accept: f64 = self.rng.random::<f64>() * self.bound;
         match kind {
             Kind::Payment | Kind::Shipment => {
                 let ci = self.world.corridor_pick.sample(&mut self.rng);
@@ -417,7 +447,7 @@ impl Generator {
             let delay = self
                 .rng
                 .random_range(self.disorder.refund_ms.0..=self.disorder.refund_ms.1);
-            self.schedule(self.now_ms + delay, Item::Refund(p.clone()));
+            self.schedule(self.now_ms + delay, Item::Refund(p));
         }
         self.occur(Event::Payment(p), false);
     }
@@ -445,7 +475,7 @@ impl Generator {
             created_time: self.now_ms,
         };
         let ship = Shipment {
-            template: template.clone(),
+            template,
             transit_ms,
             plan,
             next: 0,
@@ -528,12 +558,21 @@ impl Generator {
     }
 
     fn advance(&mut self) {
-        let heap_at = self.heap.peek().map(|p| p.0.at).unwrap_or(i64::MAX);
+        let head = |h: &BinaryHeap<Reverse<Pending>>| {
+            h.peek().map(|p| (p.0.at, p.0.seq)).unwrap_or((i64::MAX, 0))
+        };
+        let (report_at, followup_at) = (head(&self.reports), head(&self.followups));
+        let heap_at = report_at.min(followup_at).0;
         let arrival_at = self.next_arrival as i64;
         if heap_at <= self.next_fx_ms.min(arrival_at) {
-            let Reverse(p) = self.heap.pop().expect("peeked");
+            let heap = if report_at < followup_at {
+                &mut self.reports
+            } else {
+                &mut self.followups
+            };
+            let Reverse(p) = heap.pop().expect("peeked");
             self.now_ms = p.at;
-            match p.item {
+            match *p.item {
                 Item::Report(ev, flags) => self.report(ev, flags),
                 Item::Refund(p) => {
                     let refund = Payment {
@@ -548,7 +587,7 @@ impl Generator {
                     let ev = LogisticsEvent {
                         event_time: self.now_ms,
                         milestone: milestone as i32,
-                        ..ship.template.clone()
+                        ..ship.template
                     };
                     ship.next += 1;
                     self.schedule_milestone(ship);
@@ -560,7 +599,7 @@ impl Generator {
             self.fx_tick();
         } else {
             self.now_ms = arrival_at;
-            self.next_arrival += self.arrival_gap.sample(&mut self.rng);
+            self.draw_arrival(self.next_arrival);
             self.arrival();
         }
     }

@@ -360,7 +360,7 @@ impl Scenario {
             }
         }
         for f in &self.iot.fleets {
-            if f.devices == 0 || !(f.weight > 0.0) {
+            if f.devices == 0 || f.weight.is_nan() || f.weight <= 0.0 {
                 return bad(format!(
                     "iot fleet {} in {}: needs devices > 0 and weight > 0",
                     f.kind, f.country

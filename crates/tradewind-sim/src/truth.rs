@@ -322,7 +322,7 @@ impl TruthBuilder {
     pub(crate) fn finish(&self, seed: u64, start_ms: i64) -> Truth {
         fn sorted<K: Ord + Copy, V: Clone>(m: &HashMap<K, V>) -> Vec<V> {
             let mut v: Vec<(K, V)> = m.iter().map(|(k, v)| (*k, v.clone())).collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.sort_by_key(|e| e.0);
             v.into_iter().map(|(_, v)| v).collect()
         }
         Truth {

@@ -102,8 +102,8 @@ pub(crate) struct World {
     pub devices: Vec<Device>,
     pub hourly: [f64; 24],
     pub festivals: Vec<Festival>,
-    /// Upper bound of any candidate's intensity factor (for thinning).
-    pub max_factor: f64,
+    /// Countries whose buyers drive payments and shipments.
+    pub payers: Vec<Country>,
 }
 
 fn lognormal(median: f64, sigma: f64, what: &str) -> Result<LogNormal<f64>> {
@@ -181,12 +181,9 @@ impl World {
                 countries: f.countries.iter().map(|c| c.0).collect(),
             })
             .collect();
-        let max_hour = hourly.iter().cloned().fold(1.0, f64::max);
-        let max_festival = festivals
-            .iter()
-            .map(|f| f.multiplier)
-            .product::<f64>()
-            .max(1.0);
+        let mut payers: Vec<Country> = corridors.iter().map(|c| c.to).collect();
+        payers.sort();
+        payers.dedup();
         Ok(Self {
             kinds,
             corridors,
@@ -198,8 +195,30 @@ impl World {
             devices,
             hourly,
             festivals,
-            max_factor: max_hour * max_festival,
+            payers,
         })
+    }
+
+    /// The highest intensity factor of any candidate from `t_ms` on, and
+    /// when that bound may change next (the next whole hour or festival
+    /// edge). Within that span every factor is constant, so thinning against
+    /// this bound is exact and rejects few candidates.
+    pub(crate) fn bound(&self, t_ms: i64) -> (f64, i64) {
+        let mut end = (t_ms.div_euclid(HOUR_MS) + 1) * HOUR_MS;
+        for f in &self.festivals {
+            for edge in [f.from_ms, f.until_ms] {
+                if edge > t_ms && edge < end {
+                    end = edge;
+                }
+            }
+        }
+        // IoT readings run at a constant factor of 1.
+        let bound = self
+            .payers
+            .iter()
+            .map(|c| self.activity(*c, t_ms))
+            .fold(1.0, f64::max);
+        (bound, end)
     }
 
     /// Activity of buyers in `country` at `t_ms`: the daily cycle in local
