@@ -6,8 +6,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 S="$TRADEWIND_STACK_DIR"
 for svc in kafka clickhouse; do
   pidfile="$S/$svc/pid"
-  [ -f "$pidfile" ] || continue
-  pid=$(cat "$pidfile")
+  if [ -f "$pidfile" ]; then
+    pid=$(cat "$pidfile")
+  else
+    # No pid file: find the server by the config file only this stack uses.
+    case $svc in
+      kafka) pid=$(pgrep -f "kafka.Kafka $S/kafka/server.properties" | head -n1 || true) ;;
+      clickhouse) pid=$(pgrep -f "config-file=$S/clickhouse/config.xml" | head -n1 || true) ;;
+    esac
+    [ -n "$pid" ] || continue
+  fi
   if kill -0 "$pid" 2>/dev/null; then
     log "stopping $svc (pid $pid)"
     kill "$pid" 2>/dev/null || true
