@@ -1,0 +1,79 @@
+//! Event-time settings of the core, as they appear under `[core]` in
+//! `tradewind.toml`. Every knob has a documented default; unknown keys fail.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoreConfig {
+    /// Window length. Default 1m.
+    #[serde(with = "humantime_serde")]
+    pub window_size: Duration,
+    /// Distance between window starts; equal to `window_size` for tumbling
+    /// windows (the default), smaller for hopping ones. Must divide the size.
+    #[serde(with = "humantime_serde")]
+    pub window_slide: Duration,
+    /// How far behind a partition's highest event time its watermark trails.
+    /// Default 5s.
+    #[serde(with = "humantime_serde")]
+    pub allowed_disorder: Duration,
+    /// How long a closed window still takes late events (and re-emits with
+    /// a higher version). Later events are rejected `too_late`. Default 1h.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// How far an event may be stamped ahead of the time Kafka received it
+    /// before it is rejected `future_timestamp`. Default 5m.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            window_size: Duration::from_secs(60),
+            window_slide: Duration::from_secs(60),
+            allowed_disorder: Duration::from_secs(5),
+            allowed_lateness: Duration::from_secs(3600),
+            max_clock_skew: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The config in milliseconds, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    pub size: i64,
+    pub slide: i64,
+    pub disorder: i64,
+    pub lateness: i64,
+    pub skew: i64,
+}
+
+impl CoreConfig {
+    pub(crate) fn timing(&self) -> Result<Timing> {
+        let ms = |d: Duration| d.as_millis() as i64;
+        let t = Timing {
+            size: ms(self.window_size),
+            slide: ms(self.window_slide),
+            disorder: ms(self.allowed_disorder),
+            lateness: ms(self.allowed_lateness),
+            skew: ms(self.max_clock_skew),
+        };
+        if t.size <= 0 || t.slide <= 0 {
+            return Err(Error::Config(
+                "core.window_size and core.window_slide must be above 0".into(),
+            ));
+        }
+        if t.slide > t.size || t.size % t.slide != 0 {
+            return Err(Error::Config(format!(
+                "core.window_slide ({}ms) must divide core.window_size ({}ms)",
+                t.slide, t.size
+            )));
+        }
+        Ok(t)
+    }
+}

@@ -1,0 +1,68 @@
+//! Accuracy of the mergeable sketches against exact answers.
+
+use tradewind_core::sketch::{Hll, LogHistogram};
+
+fn exact_quantile(sorted: &[u64], q: f64) -> f64 {
+    let n = sorted.len();
+    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+    sorted[rank - 1] as f64
+}
+
+#[test]
+fn histogram_quantiles_are_within_one_percent_after_merging() {
+    // Transit times in ms: a wide, skewed spread, split over 4 "partitions".
+    let mut state = 0x9E3779B97F4A7C15u64;
+    let mut values = Vec::new();
+    let mut parts = vec![LogHistogram::default(); 4];
+    for i in 0..200_000u64 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let v = 60_000 + (state % 1_000_000) * (1 + (state >> 60));
+        values.push(v);
+        parts[(i % 4) as usize].add(v);
+    }
+    let mut merged = LogHistogram::default();
+    for p in &parts {
+        let (k, c) = p.to_arrays();
+        merged.merge(&LogHistogram::from_arrays(&k, &c));
+    }
+    values.sort_unstable();
+    for q in [0.5, 0.95, 0.99] {
+        let exact = exact_quantile(&values, q);
+        let est = merged.quantile(q).unwrap();
+        let err = (est - exact).abs() / exact;
+        assert!(err <= 0.01, "p{q}: {est} vs {exact} ({err})");
+    }
+}
+
+#[test]
+fn hll_distinct_count_at_one_million_is_within_five_percent() {
+    let mut a = Hll::default();
+    let mut b = Hll::default();
+    for id in 0..1_000_000u64 {
+        if id % 2 == 0 {
+            a.add(id)
+        } else {
+            b.add(id)
+        }
+        // Duplicates change nothing.
+        if id % 10 == 0 {
+            a.add(id);
+        }
+    }
+    a.merge(&b);
+    let est = a.estimate();
+    let err = (est - 1_000_000.0).abs() / 1_000_000.0;
+    assert!(err < 0.05, "estimate {est} ({err})");
+    assert_eq!(Hll::estimate_registers(a.registers()), est);
+}
+
+#[test]
+fn hll_is_accurate_for_small_counts() {
+    let mut h = Hll::default();
+    for id in 0..1000u64 {
+        h.add(id * 7919);
+    }
+    assert!((h.estimate() - 1000.0).abs() < 30.0, "{}", h.estimate());
+}
