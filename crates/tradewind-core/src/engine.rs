@@ -21,6 +21,8 @@
 //! - **Ledger.** Each partition has one open ledger row, for the tumbling
 //!   window holding the partition's highest event time. Rows cover
 //!   contiguous offset ranges; a row is final once the frontier moves on.
+//!   Rejections that arrive before a partition's first accepted event are
+//!   booked in the first window the partition gets.
 //!
 //! Recovery: [`Engine::checkpoint`] gives the restart offset (the lowest
 //! offset that still feeds a kept window or the open ledger row), the event
@@ -427,7 +429,13 @@ impl<F: Family> Engine<F> {
                     w.dirty = false;
                 }
             }
-            if let Some(l) = part.ledger.as_mut().filter(|l| l.dirty) {
+            // A row is placed once the partition has an event time; until then
+            // its offsets stay behind the restart point instead.
+            if let Some(l) = part
+                .ledger
+                .as_mut()
+                .filter(|l| l.dirty && l.row.window_start != NO_TIME)
+            {
                 self.out.ledger.push(l.row.clone());
                 l.dirty = false;
             }
