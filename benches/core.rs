@@ -52,7 +52,11 @@ fn decode_and_aggregate(c: &mut Criterion) {
             |mut engine| {
                 for (i, bytes) in encoded.iter().enumerate() {
                     let p = Payment::decode(bytes.as_slice()).expect("valid payment");
-                    let meta = SourceMeta { partition: 0, offset: i as i64, record_time_ms: p.event_time };
+                    let meta = SourceMeta {
+                        partition: 0,
+                        offset: i as i64,
+                        record_time_ms: p.event_time,
+                    };
                     engine.process(meta, &p);
                     if i % 4096 == 0 {
                         engine.take_output();

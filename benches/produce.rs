@@ -40,21 +40,10 @@ fn kafka_config(prefix: &str) -> KafkaConfig {
     }
 }
 
-fn topics(cfg: &KafkaConfig) -> Vec<(String, i32)> {
-    let p = &cfg.partitions;
-    vec![
-        (cfg.topic("payments"), p.payments),
-        (cfg.topic("iot"), p.iot),
-        (cfg.topic("logistics"), p.logistics),
-        (cfg.topic("fx"), p.fx),
-        (cfg.topic("dlq"), p.dlq),
-    ]
-}
-
 fn raw_produce(records: &[SimRecord], run: u32) -> Figure {
     let cfg = kafka_config(&format!("bench_raw_{}_{run}.", std::process::id()));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(admin::ensure_topics(&cfg, &topics(&cfg)))
+    rt.block_on(admin::ensure_topics(&cfg, &cfg.all_topics()))
         .expect("topics");
     let names: Vec<String> = Stream::ALL.iter().map(|s| cfg.topic(s.as_str())).collect();
     let producer = RecordProducer::new(&cfg).expect("producer");

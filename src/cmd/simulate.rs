@@ -16,7 +16,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tradewind_kafka::{admin, RecordProducer};
 use tradewind_sim::{clock, Generator, Scenario, SimRecord};
 
-use crate::cmd::topics::all_topics;
 use crate::config::AppConfig;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -83,7 +82,7 @@ pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
     let start_ms = clock::parse_start(&start_spec, clock::wall_now_ms())?;
     let generator = Generator::new(&scenario, seed, start_ms, args.truth.is_some())?;
 
-    admin::ensure_topics(&cfg.kafka, &all_topics(&cfg.kafka))
+    admin::ensure_topics(&cfg.kafka, &cfg.kafka.all_topics())
         .await
         .context("preparing Kafka topics")?;
     let stop = Arc::new(AtomicBool::new(false));

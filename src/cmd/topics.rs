@@ -2,7 +2,7 @@
 //! partition counts and prints how many records each one holds.
 
 use anyhow::{Context, Result};
-use tradewind_kafka::{admin, KafkaConfig};
+use tradewind_kafka::admin;
 
 use crate::config::AppConfig;
 
@@ -13,20 +13,8 @@ pub struct TopicsArgs {
     pub no_create: bool,
 }
 
-/// Every topic Tradewind uses, with its configured partition count.
-pub fn all_topics(k: &KafkaConfig) -> Vec<(String, i32)> {
-    let p = &k.partitions;
-    vec![
-        (k.topic("payments"), p.payments),
-        (k.topic("iot"), p.iot),
-        (k.topic("logistics"), p.logistics),
-        (k.topic("fx"), p.fx),
-        (k.topic("dlq"), p.dlq),
-    ]
-}
-
 pub async fn run(cfg: &AppConfig, args: TopicsArgs) -> Result<()> {
-    let topics = all_topics(&cfg.kafka);
+    let topics = cfg.kafka.all_topics();
     if !args.no_create {
         admin::ensure_topics(&cfg.kafka, &topics)
             .await
@@ -35,7 +23,7 @@ pub async fn run(cfg: &AppConfig, args: TopicsArgs) -> Result<()> {
     let k = cfg.kafka.clone();
     let rows = tokio::task::spawn_blocking(move || -> Result<Vec<(String, usize, i64)>> {
         let mut rows = Vec::new();
-        for (t, _) in all_topics(&k) {
+        for (t, _) in k.all_topics() {
             let parts =
                 admin::topic_offsets(&k, &t).with_context(|| format!("reading offsets of {t}"))?;
             rows.push((t, parts.len(), parts.iter().map(|p| p.high - p.low).sum()));

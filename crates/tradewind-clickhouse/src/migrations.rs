@@ -67,26 +67,20 @@ pub async fn migrate(conn: &Connection) -> Result<MigrationReport> {
             report.already_applied.push(m.version);
             continue;
         }
+        let failed = |source| Error::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
         for stmt in statements(m.sql) {
-            ch.query(&stmt)
-                .execute()
-                .await
-                .map_err(|source| Error::Migration {
-                    version: m.version,
-                    name: m.name,
-                    source,
-                })?;
+            ch.query(&stmt).execute().await.map_err(failed)?;
         }
         ch.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
             .bind(m.version)
             .bind(m.name)
             .execute()
             .await
-            .map_err(|source| Error::Migration {
-                version: m.version,
-                name: m.name,
-                source,
-            })?;
+            .map_err(failed)?;
         tracing::info!(version = m.version, name = m.name, "applied migration");
         report.applied.push(m.version);
     }

@@ -84,6 +84,18 @@ impl KafkaConfig {
         format!("{}{}", self.topic_prefix, stream)
     }
 
+    /// Every topic Tradewind uses, with its configured partition count.
+    pub fn all_topics(&self) -> Vec<(String, i32)> {
+        let p = &self.partitions;
+        vec![
+            (self.topic("payments"), p.payments),
+            (self.topic("iot"), p.iot),
+            (self.topic("logistics"), p.logistics),
+            (self.topic("fx"), p.fx),
+            (self.topic("dlq"), p.dlq),
+        ]
+    }
+
     /// Base client config: brokers and a short socket timeout so a dead
     /// broker is noticed quickly.
     pub fn client_config(&self) -> ClientConfig {
