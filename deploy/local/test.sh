@@ -19,7 +19,10 @@ out="$(mktemp)"
 status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$out" || status=$?
 # One closing line over every test binary, so the total is plain to read.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tradewind: %d passed, %d failed\n", p, f }' "$out"
+summary=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tradewind: %d passed, %d failed\n", p, f }' "$out")
 rm -f "$out"
+cleanup
+trap - EXIT
+echo "$summary"
 exit "$status"
