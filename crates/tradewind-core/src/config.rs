@@ -29,6 +29,18 @@ pub struct CoreConfig {
     /// before it is rejected `future_timestamp`. Default 5m.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
+    /// Delivery promise inside one country. Default 24h.
+    #[serde(with = "humantime_serde")]
+    pub sla_domestic: Duration,
+    /// Delivery promise across a border. Default 72h.
+    #[serde(with = "humantime_serde")]
+    pub sla_international: Duration,
+    /// A device silent for longer than this is counted silent. Default 30m.
+    #[serde(with = "humantime_serde")]
+    pub device_silence_gap: Duration,
+    /// Cold-chain temperature band in °C; readings outside are excursions.
+    /// Default [2.0, 8.0].
+    pub cold_chain_band_c: [f64; 2],
 }
 
 impl Default for CoreConfig {
@@ -39,6 +51,10 @@ impl Default for CoreConfig {
             allowed_disorder: Duration::from_secs(5),
             allowed_lateness: Duration::from_secs(3600),
             max_clock_skew: Duration::from_secs(300),
+            sla_domestic: Duration::from_secs(24 * 3600),
+            sla_international: Duration::from_secs(72 * 3600),
+            device_silence_gap: Duration::from_secs(30 * 60),
+            cold_chain_band_c: [2.0, 8.0],
         }
     }
 }
@@ -54,6 +70,14 @@ pub(crate) struct Timing {
 }
 
 impl CoreConfig {
+    pub fn logistics(&self) -> crate::LogisticsSla {
+        crate::LogisticsSla::new(self.sla_domestic, self.sla_international)
+    }
+
+    pub fn iot(&self) -> crate::IotHealth {
+        crate::IotHealth::new(self.device_silence_gap, self.cold_chain_band_c)
+    }
+
     pub(crate) fn timing(&self) -> Result<Timing> {
         let ms = |d: Duration| d.as_millis() as i64;
         let t = Timing {

@@ -2,8 +2,8 @@
 //! topic. Events go in with their source position; window rows, ledger rows
 //! and rejections come out through [`Engine::take_output`].
 //!
-//! Rules (each partition on its own; all decisions depend only on the input
-//! sequence, never on wall-clock time):
+//! Rules (each partition on its own; every decision depends only on the
+//! input sequence, never on wall-clock time):
 //! - **Future.** An event stamped more than `max_clock_skew` after the time
 //!   Kafka received it (`record_time_ms`) is rejected `future_timestamp` and
 //!   does not move the watermark.
@@ -15,9 +15,12 @@
 //!   watermark); otherwise it is rejected `too_late`. An accepted event for
 //!   an already closed window is a *late correction*: the window is updated
 //!   and re-emitted with a higher version.
-//! - **Version** of a row = highest source offset folded into it. Events are
-//!   folded in offset order, so a row's content is a function of its version:
-//!   two rows with equal key and version are identical.
+//! - **Timers** (see [`crate::timers`]) fire when the watermark crosses their
+//!   deadline, before windows are closed or freed, and fold into the windows
+//!   holding the deadline.
+//! - **Version** of a row = highest source offset folded into it (for a
+//!   timer, the offset whose watermark fired it). Events are folded in
+//!   offset order, so two rows with equal key and version are identical.
 //! - **Ledger.** Each partition has one open ledger row, for the tumbling
 //!   window holding the partition's highest event time. Rows cover
 //!   contiguous offset ranges; a row is final once the frontier moves on.
@@ -25,12 +28,12 @@
 //!   booked in the first window the partition gets.
 //!
 //! Recovery: [`Engine::checkpoint`] gives the restart offset (the lowest
-//! offset that still feeds a kept window or the open ledger row), the event
-//! frontier just before it, the frontier at the checkpoint and the highest
-//! processed offset. After [`Engine::restore`], replaying from the restart
-//! offset repeats every decision exactly, skips windows already final at the
-//! checkpoint, re-emits kept windows with identical content, and emits no
-//! rejection for an offset at or below the highest processed one.
+//! offset that still feeds a kept window, a live timer or the open ledger
+//! row), the event-time frontier just before it and at the checkpoint, and
+//! the highest processed offset. After [`Engine::restore`], replaying from
+//! the restart offset repeats every decision exactly, skips windows already
+//! final at the checkpoint, re-emits kept windows with identical content,
+//! and emits no rejection for an offset at or below the highest processed.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
@@ -38,122 +41,12 @@ use std::hash::BuildHasherDefault;
 
 use crate::config::{CoreConfig, Timing};
 use crate::family::Family;
+use crate::ledger::OpenLedger;
+pub use crate::output::{Checkpoint, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
+use crate::timers::Timers;
 use crate::Result;
 
-/// Where an event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceMeta {
-    pub partition: i32,
-    pub offset: i64,
-    /// The Kafka record timestamp: when the broker (or producer) saw it.
-    pub record_time_ms: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Reason {
-    TooLate,
-    FutureTimestamp,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::TooLate => "too_late",
-            Reason::FutureTimestamp => "future_timestamp",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub partition: i32,
-    pub offset: i64,
-    pub reason: Reason,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WindowRow<K, A> {
-    pub window_start: i64,
-    pub key: K,
-    pub partition: i32,
-    pub version: i64,
-    pub agg: A,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LedgerRow {
-    pub partition: i32,
-    pub window_start: i64,
-    pub seen: u64,
-    pub aggregated: u64,
-    pub corrected_late: u64,
-    pub too_late: u64,
-    pub future_timestamp: u64,
-    pub first_offset: i64,
-    pub last_offset: i64,
-}
-
-impl LedgerRow {
-    pub fn version(&self) -> i64 {
-        self.last_offset
-    }
-}
-
-/// What the engine has emitted since the last [`Engine::take_output`].
-#[derive(Debug, Clone)]
-pub struct Output<K, A> {
-    pub rows: Vec<WindowRow<K, A>>,
-    pub ledger: Vec<LedgerRow>,
-    pub rejections: Vec<Rejection>,
-}
-
-impl<K, A> Default for Output<K, A> {
-    fn default() -> Self {
-        Self {
-            rows: Vec::new(),
-            ledger: Vec::new(),
-            rejections: Vec::new(),
-        }
-    }
-}
-
-/// A partition's restart point, small enough for Kafka commit metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub restart_offset: i64,
-    pub frontier_at_restart: i64,
-    pub frontier_at_checkpoint: i64,
-    pub highest_processed: i64,
-    pub ledger_from: i64,
-}
-
-impl Checkpoint {
-    /// `v1:<restart>:<frontier@restart>:<frontier>:<highest>:<ledger_from>`.
-    pub fn to_metadata(&self) -> String {
-        format!(
-            "v1:{}:{}:{}:{}:{}",
-            self.restart_offset,
-            self.frontier_at_restart,
-            self.frontier_at_checkpoint,
-            self.highest_processed,
-            self.ledger_from
-        )
-    }
-
-    pub fn from_metadata(s: &str) -> Option<Self> {
-        let mut it = s.strip_prefix("v1:")?.split(':').map(|p| p.parse::<i64>());
-        let mut next = || it.next()?.ok();
-        Some(Self {
-            restart_offset: next()?,
-            frontier_at_restart: next()?,
-            frontier_at_checkpoint: next()?,
-            highest_processed: next()?,
-            ledger_from: next()?,
-        })
-    }
-}
-
-const NO_TIME: i64 = i64::MIN;
+pub(crate) const NO_TIME: i64 = i64::MIN;
 
 struct WindowState<A> {
     agg: A,
@@ -164,63 +57,67 @@ struct WindowState<A> {
     dirty: bool,
 }
 
-struct LedgerState {
-    row: LedgerRow,
-    frontier_before: i64,
-    dirty: bool,
-}
-
 /// A fixed hasher, so iteration (and so emission) order is the same in
 /// every run for the same input.
 type Keyed<K, A> = HashMap<K, WindowState<A>, BuildHasherDefault<DefaultHasher>>;
 
-struct Partition<K, A> {
+struct Partition<F: Family> {
     frontier: i64,
     /// Windows by start, then by key.
-    windows: BTreeMap<i64, Keyed<K, A>>,
+    windows: BTreeMap<i64, Keyed<F::Key, F::Agg>>,
+    timers: Timers<F::Timer>,
     /// Watermark up to which windows have been closed.
     closed_wm: i64,
-    ledger: Option<LedgerState>,
+    ledger: OpenLedger,
     /// Replay bounds after a restore.
     highest_processed: i64,
     final_watermark: i64,
-    ledger_from: i64,
     last_offset: i64,
 }
 
-impl<K, A> Partition<K, A> {
-    fn new() -> Self {
+impl<F: Family> Partition<F> {
+    fn new(partition: i32, t: Timing) -> Self {
         Self {
             frontier: NO_TIME,
             windows: BTreeMap::new(),
-            ledger: None,
+            timers: Timers::new(t),
             closed_wm: NO_TIME,
+            ledger: OpenLedger::new(partition),
             highest_processed: -1,
             final_watermark: NO_TIME,
-            ledger_from: 0,
             last_offset: -1,
+        }
+    }
+
+    fn watermark(&self, disorder: i64) -> i64 {
+        if self.frontier == NO_TIME {
+            NO_TIME
+        } else {
+            self.frontier - disorder
         }
     }
 }
 
-fn watermark(frontier: i64, disorder: i64) -> i64 {
-    if frontier == NO_TIME {
-        NO_TIME
-    } else {
-        frontier - disorder
-    }
+/// The current fold: which offset it comes from and the frontier before it.
+#[derive(Clone, Copy)]
+struct At {
+    offset: i64,
+    frontier_before: i64,
+    wm: i64,
 }
 
 pub struct Engine<F: Family> {
     t: Timing,
-    parts: HashMap<i32, Partition<F::Key, F::Agg>>,
+    family: F,
+    parts: HashMap<i32, Partition<F>>,
     out: Output<F::Key, F::Agg>,
 }
 
 impl<F: Family> Engine<F> {
-    pub fn new(cfg: &CoreConfig) -> Result<Self> {
+    pub fn new(cfg: &CoreConfig, family: F) -> Result<Self> {
         Ok(Self {
             t: cfg.timing()?,
+            family,
             parts: HashMap::new(),
             out: Output::default(),
         })
@@ -231,7 +128,7 @@ impl<F: Family> Engine<F> {
         std::mem::take(&mut self.out)
     }
 
-    /// Number of windows held in memory, over all partitions.
+    /// Windows (one per key) held in memory, over all partitions.
     pub fn live_windows(&self) -> usize {
         self.parts
             .values()
@@ -240,62 +137,50 @@ impl<F: Family> Engine<F> {
             .sum()
     }
 
+    /// Entities with a live timer or tombstone, over all partitions.
+    pub fn live_entities(&self) -> usize {
+        self.parts.values().map(|p| p.timers.len()).sum()
+    }
+
     /// Folds one event. Offsets of a partition must increase.
     pub fn process(&mut self, meta: SourceMeta, event: &F::Event) {
         let t = self.t;
         let part = self
             .parts
             .entry(meta.partition)
-            .or_insert_with(Partition::new);
+            .or_insert_with(|| Partition::new(meta.partition, t));
         part.last_offset = meta.offset;
-        let replaying = meta.offset <= part.highest_processed;
-        let count_ledger = meta.offset >= part.ledger_from;
-        let frontier_before = part.frontier;
-        let wm = watermark(part.frontier, t.disorder);
-        let et = F::event_time(event);
+        let at = At {
+            offset: meta.offset,
+            frontier_before: part.frontier,
+            wm: part.watermark(t.disorder),
+        };
+        let et = self.family.event_time(event);
 
         let reason = if et > meta.record_time_ms.saturating_add(t.skew) {
             Some(Reason::FutureTimestamp)
         } else {
             let earliest_end = first_window_start(et, t) + t.size;
-            (wm != NO_TIME && earliest_end + t.lateness <= wm).then_some(Reason::TooLate)
+            (at.wm != NO_TIME && earliest_end + t.lateness <= at.wm).then_some(Reason::TooLate)
         };
-        let mut late = false;
+        let late =
+            reason.is_none() && at.wm != NO_TIME && first_window_start(et, t) + t.size <= at.wm;
         if reason.is_none() {
-            let last_start = et.div_euclid(t.slide) * t.slide;
-            let mut start = first_window_start(et, t);
-            let key = F::key(event);
-            while start <= last_start {
-                let end = start + t.size;
-                late |= wm != NO_TIME && end <= wm;
-                // Windows final at the checkpoint were fully emitted before it.
-                let final_at_checkpoint =
-                    part.final_watermark != NO_TIME && end + t.lateness <= part.final_watermark;
-                if !final_at_checkpoint {
-                    let w = part
-                        .windows
-                        .entry(start)
-                        .or_default()
-                        .entry(key.clone())
-                        .or_insert_with(|| WindowState {
-                            agg: F::Agg::default(),
-                            version: meta.offset,
-                            first_offset: meta.offset,
-                            frontier_before,
-                            closed: false,
-                            dirty: false,
-                        });
-                    F::fold(&mut w.agg, event);
-                    w.version = meta.offset;
-                    w.dirty = true;
-                }
-                start += t.slide;
+            if let Some(key) = self.family.key(event) {
+                let family = &self.family;
+                fold_windows(part, t, et, key, at, |agg| family.fold(agg, event));
             }
+            part.timers.apply(
+                self.family.timer_op(event),
+                at.wm,
+                meta.offset,
+                at.frontier_before,
+            );
             part.frontier = part.frontier.max(et);
         }
 
         if let Some(reason) = reason {
-            if !replaying {
+            if meta.offset > part.highest_processed {
                 self.out.rejections.push(Rejection {
                     partition: meta.partition,
                     offset: meta.offset,
@@ -303,75 +188,39 @@ impl<F: Family> Engine<F> {
                 });
             }
         }
-        if count_ledger {
-            Self::ledger(part, &mut self.out, t, meta, frontier_before, reason, late);
+        if let Some(done) = part.ledger.record(
+            t,
+            part.frontier,
+            at.offset,
+            at.frontier_before,
+            reason,
+            late,
+        ) {
+            self.out.ledger.push(done);
         }
-        Self::advance(part, &mut self.out, t, meta.partition);
+        self.advance(meta.partition, at);
     }
 
-    fn ledger(
-        part: &mut Partition<F::Key, F::Agg>,
-        out: &mut Output<F::Key, F::Agg>,
-        t: Timing,
-        meta: SourceMeta,
-        frontier_before: i64,
-        reason: Option<Reason>,
-        late: bool,
-    ) {
-        let window = if part.frontier == NO_TIME {
-            NO_TIME
-        } else {
-            part.frontier.div_euclid(t.size) * t.size
+    /// Fires due timers, emits windows the watermark has newly closed, and
+    /// frees (after emitting any change) windows past their lateness.
+    fn advance(&mut self, partition: i32, at: At) {
+        let t = self.t;
+        let Some(part) = self.parts.get_mut(&partition) else {
+            return;
         };
-        match &mut part.ledger {
-            // The first row takes the frontier's window once there is one.
-            Some(l) if l.row.window_start == NO_TIME => l.row.window_start = window,
-            Some(l) if l.row.window_start != window => {
-                out.ledger.push(l.row.clone());
-                part.ledger = None;
-            }
-            _ => {}
-        }
-        let l = part.ledger.get_or_insert_with(|| LedgerState {
-            row: LedgerRow {
-                partition: meta.partition,
-                window_start: window,
-                first_offset: meta.offset,
-                ..Default::default()
-            },
-            frontier_before,
-            dirty: false,
-        });
-        let r = &mut l.row;
-        r.seen += 1;
-        r.last_offset = meta.offset;
-        match reason {
-            None => {
-                r.aggregated += 1;
-                r.corrected_late += late as u64;
-            }
-            Some(Reason::TooLate) => r.too_late += 1,
-            Some(Reason::FutureTimestamp) => r.future_timestamp += 1,
-        }
-        l.dirty = true;
-    }
-
-    /// Emits windows the watermark has newly closed; frees (after emitting
-    /// any change) windows past their lateness.
-    fn advance(
-        part: &mut Partition<F::Key, F::Agg>,
-        out: &mut Output<F::Key, F::Agg>,
-        t: Timing,
-        partition: i32,
-    ) {
-        let wm = watermark(part.frontier, t.disorder);
+        let wm = part.watermark(t.disorder);
         if wm == NO_TIME || wm <= part.closed_wm {
             return;
         }
-        let emit = |out: &mut Output<F::Key, F::Agg>,
-                    start: i64,
-                    key: &F::Key,
-                    w: &mut WindowState<F::Agg>| {
+        for (deadline, timer) in part.timers.due(wm) {
+            let key = self.family.timer_key(&timer);
+            let family = &self.family;
+            fold_windows(part, t, deadline, key, at, |agg| {
+                family.fold_timer(agg, &timer)
+            });
+        }
+        let out = &mut self.out;
+        let mut emit = |start: i64, key: &F::Key, w: &mut WindowState<F::Agg>| {
             out.rows.push(WindowRow {
                 window_start: start,
                 key: key.clone(),
@@ -389,10 +238,8 @@ impl<F: Family> Engine<F> {
             part.closed_wm - t.size + 1
         };
         for (start, keyed) in part.windows.range_mut(from..=wm - t.size) {
-            for (key, w) in keyed.iter_mut() {
-                if !w.closed || w.dirty {
-                    emit(out, *start, key, w);
-                }
+            for (key, w) in keyed.iter_mut().filter(|(_, w)| !w.closed || w.dirty) {
+                emit(*start, key, w);
             }
         }
         part.closed_wm = wm;
@@ -402,16 +249,19 @@ impl<F: Family> Engine<F> {
                 break;
             }
             let start = *entry.key();
-            for (key, mut w) in entry.remove() {
-                if !w.closed || w.dirty {
-                    emit(out, start, &key, &mut w);
-                }
+            for (key, mut w) in entry
+                .remove()
+                .into_iter()
+                .filter(|(_, w)| !w.closed || w.dirty)
+            {
+                emit(start, &key, &mut w);
             }
         }
     }
 
-    /// Emits every changed row, open windows and open ledger rows included,
-    /// so the sink can acknowledge them before offsets are committed.
+    /// Emits every changed row, open windows and the open ledger rows
+    /// included, so the sink can acknowledge them before offsets are
+    /// committed.
     pub fn flush(&mut self) {
         let mut partitions: Vec<i32> = self.parts.keys().copied().collect();
         partitions.sort_unstable();
@@ -429,37 +279,26 @@ impl<F: Family> Engine<F> {
                     w.dirty = false;
                 }
             }
-            // A row is placed once the partition has an event time; until then
-            // its offsets stay behind the restart point instead.
-            if let Some(l) = part
-                .ledger
-                .as_mut()
-                .filter(|l| l.dirty && l.row.window_start != NO_TIME)
-            {
-                self.out.ledger.push(l.row.clone());
-                l.dirty = false;
-            }
+            self.out.ledger.extend(part.ledger.flush());
         }
     }
 
-    /// The restart point of `partition` as of now. Call after [`flush`] and
-    /// after the sink has acknowledged everything emitted.
+    /// The restart point of `partition` as of now. Call after [`Engine::flush`]
+    /// and after the sink has acknowledged everything emitted.
     pub fn checkpoint(&self, partition: i32) -> Option<Checkpoint> {
         let part = self.parts.get(&partition)?;
         let mut restart = (part.last_offset + 1, part.frontier);
-        for w in part.windows.values().flat_map(|k| k.values()) {
-            if w.first_offset < restart.0 {
-                restart = (w.first_offset, w.frontier_before);
-            }
-        }
-        let ledger_from = part
-            .ledger
-            .as_ref()
-            .map(|l| l.row.first_offset)
-            .unwrap_or(part.last_offset + 1);
-        if let Some(l) = &part.ledger {
-            if l.row.first_offset < restart.0 {
-                restart = (l.row.first_offset, l.frontier_before);
+        let windows = part
+            .windows
+            .values()
+            .flat_map(|k| k.values())
+            .map(|w| (w.first_offset, w.frontier_before));
+        let candidates = windows
+            .chain(part.timers.earliest_anchor())
+            .chain(part.ledger.anchor());
+        for c in candidates {
+            if c.0 < restart.0 {
+                restart = c;
             }
         }
         Some(Checkpoint {
@@ -467,18 +306,29 @@ impl<F: Family> Engine<F> {
             frontier_at_restart: restart.1,
             frontier_at_checkpoint: part.frontier,
             highest_processed: part.last_offset,
-            ledger_from,
+            ledger_from: part
+                .ledger
+                .anchor()
+                .map(|a| a.0)
+                .unwrap_or(part.last_offset + 1),
         })
     }
 
     /// Prepares `partition` to replay from `cp.restart_offset`.
     pub fn restore(&mut self, partition: i32, cp: &Checkpoint) {
-        let mut p = Partition::new();
+        let mut p = Partition::new(partition, self.t);
         p.frontier = cp.frontier_at_restart;
         p.highest_processed = cp.highest_processed;
-        p.final_watermark = watermark(cp.frontier_at_checkpoint, self.t.disorder);
-        p.ledger_from = cp.ledger_from;
+        p.final_watermark = if cp.frontier_at_checkpoint == NO_TIME {
+            NO_TIME
+        } else {
+            cp.frontier_at_checkpoint - self.t.disorder
+        };
+        p.ledger.skip_until(cp.ledger_from);
         p.last_offset = cp.restart_offset - 1;
+        // Windows at or below the restart frontier's watermark were closed
+        // before the restart point; mark them so they are not re-closed.
+        p.closed_wm = p.watermark(self.t.disorder);
         self.parts.insert(partition, p);
     }
 
@@ -488,8 +338,46 @@ impl<F: Family> Engine<F> {
     }
 }
 
+/// Folds into every window that holds `time`, unless the window was
+/// already final at the checkpoint this partition was restored from.
+fn fold_windows<F: Family>(
+    part: &mut Partition<F>,
+    t: Timing,
+    time: i64,
+    key: F::Key,
+    at: At,
+    fold: impl Fn(&mut F::Agg),
+) {
+    let last_start = time.div_euclid(t.slide) * t.slide;
+    let mut start = first_window_start(time, t);
+    while start <= last_start {
+        let end = start + t.size;
+        let final_at_checkpoint =
+            part.final_watermark != NO_TIME && end + t.lateness <= part.final_watermark;
+        if !final_at_checkpoint {
+            let w = part
+                .windows
+                .entry(start)
+                .or_default()
+                .entry(key.clone())
+                .or_insert_with(|| WindowState {
+                    agg: F::Agg::default(),
+                    version: at.offset,
+                    first_offset: at.offset,
+                    frontier_before: at.frontier_before,
+                    closed: false,
+                    dirty: false,
+                });
+            fold(&mut w.agg);
+            w.version = at.offset;
+            w.dirty = true;
+        }
+        start += t.slide;
+    }
+}
+
 /// Start of the earliest window that contains `t`.
-fn first_window_start(t: i64, timing: Timing) -> i64 {
+pub(crate) fn first_window_start(t: i64, timing: Timing) -> i64 {
     let last = t.div_euclid(timing.slide) * timing.slide;
     last - timing.size + timing.slide
 }

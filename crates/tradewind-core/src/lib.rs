@@ -2,15 +2,27 @@
 //! their source position go in; versioned, mergeable rows, ledger rows and
 //! rejections come out. See [`engine`] for the rules that make the
 //! effectively-once protocol into ClickHouse possible.
+//!
+//! - [`config`]: the `[core]` knobs;
+//! - [`engine`]: watermarks, windows, lateness, versions, checkpoints;
+//! - [`family`]: the metric families (payments, logistics SLA, IoT health);
+//! - [`timers`]: keyed entity state with event-time timers;
+//! - [`ledger`]: the per-partition reconciliation ledger;
+//! - [`sketch`]: mergeable quantile and distinct-count sketches;
+//! - [`output`]: rows, rejections and checkpoints.
 
 pub mod config;
 pub mod engine;
 pub mod family;
+mod ledger;
+pub mod output;
 pub mod sketch;
+pub mod timers;
 
 pub use config::CoreConfig;
-pub use engine::{Checkpoint, Engine, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
-pub use family::{Family, PaymentCorridors};
+pub use engine::Engine;
+pub use family::{Family, IotHealth, LogisticsSla, PaymentCorridors};
+pub use output::{Checkpoint, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

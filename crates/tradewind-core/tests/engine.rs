@@ -7,10 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tradewind_core::engine::Output;
-use tradewind_core::family::{CorridorAgg, CorridorKey, Family, PaymentCorridors};
-use tradewind_core::{CoreConfig, Engine, LedgerRow, Reason, SourceMeta};
-use tradewind_proto::Payment;
+use tradewind_core::family::{Family, TimerOp};
+use tradewind_core::{
+    Checkpoint, CoreConfig, Engine, IotHealth, LedgerRow, LogisticsSla, Output, PaymentCorridors,
+    Reason, SourceMeta,
+};
+use tradewind_proto::{DeviceKind, IotReading, LogisticsEvent, Milestone, Payment};
 
 const SIZE: i64 = 10_000;
 const DISORDER: i64 = 2_000;
@@ -25,18 +27,19 @@ fn config(slide: i64) -> CoreConfig {
         allowed_disorder: Duration::from_millis(DISORDER as u64),
         allowed_lateness: Duration::from_millis(LATENESS as u64),
         max_clock_skew: Duration::from_millis(SKEW as u64),
+        ..CoreConfig::default()
     }
 }
 
 #[derive(Debug, Clone)]
-struct In {
+struct In<E> {
     partition: i32,
     offset: i64,
     record_time: i64,
-    payment: Payment,
+    event: E,
 }
 
-fn stream() -> impl Strategy<Value = Vec<In>> {
+fn payments() -> impl Strategy<Value = Vec<In<Payment>>> {
     // (partition, record-time step, event-time delta, key, amount, status)
     prop::collection::vec(
         (
@@ -72,26 +75,34 @@ fn stream() -> impl Strategy<Value = Vec<In>> {
                     partition,
                     offset,
                     record_time: clock,
-                    payment,
+                    event: payment,
                 }
             })
             .collect()
     })
 }
 
-type RowKey = (i64, CorridorKey, i32);
-
 /// Final rows (highest version wins) and ledger rows, checking on the way
 /// that equal versions always carry equal content.
-#[derive(Default, Debug, PartialEq)]
-struct Final {
-    rows: BTreeMap<RowKey, (i64, CorridorAgg)>,
+#[derive(Debug)]
+struct Final<F: Family> {
+    rows: BTreeMap<(i64, F::Key, i32), (i64, F::Agg)>,
     ledger: BTreeMap<(i32, i64), LedgerRow>,
     rejections: Vec<(i32, i64, Reason)>,
 }
 
-impl Final {
-    fn absorb(&mut self, out: Output<CorridorKey, CorridorAgg>) {
+impl<F: Family> Default for Final<F> {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            ledger: BTreeMap::new(),
+            rejections: Vec::new(),
+        }
+    }
+}
+
+impl<F: Family> Final<F> {
+    fn absorb(&mut self, out: Output<F::Key, F::Agg>) {
         for r in out.rows {
             let k = (r.window_start, r.key, r.partition);
             match self.rows.get(&k) {
@@ -121,7 +132,7 @@ impl Final {
         );
     }
 
-    fn aggs(&self) -> BTreeMap<RowKey, CorridorAgg> {
+    fn aggs(&self) -> BTreeMap<(i64, F::Key, i32), F::Agg> {
         self.rows
             .iter()
             .map(|(k, (_, a))| (k.clone(), a.clone()))
@@ -129,30 +140,44 @@ impl Final {
     }
 }
 
-/// The reference: no state is ever freed, every rule spelled out directly.
-fn reference(
-    events: &[In],
+/// Naive timer state: entities are never forgotten.
+#[derive(Default)]
+struct RefEntity {
+    deadline: i64,
+    armed: bool,
+}
+
+/// The reference: no state is ever freed and every rule is spelled out
+/// directly. It reuses only the family's pure parts (key, fold, timer op).
+#[allow(clippy::type_complexity)]
+fn reference<F: Family>(
+    family: &F,
+    events: &[In<F::Event>],
     slide: i64,
 ) -> (
-    BTreeMap<RowKey, CorridorAgg>,
+    BTreeMap<(i64, F::Key, i32), F::Agg>,
     BTreeMap<(i32, i64), LedgerRow>,
     Vec<(i32, i64, Reason)>,
 ) {
-    let mut rows: BTreeMap<RowKey, CorridorAgg> = BTreeMap::new();
+    let mut rows: BTreeMap<(i64, F::Key, i32), F::Agg> = BTreeMap::new();
     let mut rejections = Vec::new();
     let mut frontier = [NO_TIME; 2];
-    // (partition, offset, ledger window after the event, outcome)
+    let mut entities: [BTreeMap<u64, (RefEntity, Option<F::Timer>)>; 2] =
+        [BTreeMap::new(), BTreeMap::new()];
+    let windows_of = |time: i64| {
+        let last = time.div_euclid(slide) * slide;
+        (last - SIZE + slide..=last).step_by(slide as usize)
+    };
     let mut trail: Vec<(i32, i64, i64, Option<Reason>, bool)> = Vec::new();
     for e in events {
         let p = e.partition as usize;
-        let et = e.payment.event_time;
+        let et = family.event_time(&e.event);
         let wm = if frontier[p] == NO_TIME {
             None
         } else {
             Some(frontier[p] - DISORDER)
         };
-        let last_start = et.div_euclid(slide) * slide;
-        let first_start = last_start - SIZE + slide;
+        let first_start = windows_of(et).next().unwrap();
         let outcome = if et > e.record_time + SKEW {
             Some(Reason::FutureTimestamp)
         } else if wm.is_some_and(|wm| first_start + SIZE + LATENESS <= wm) {
@@ -161,19 +186,97 @@ fn reference(
             None
         };
         let late = outcome.is_none() && wm.is_some_and(|wm| first_start + SIZE <= wm);
-        if outcome.is_none() {
-            let mut s = first_start;
-            while s <= last_start {
-                PaymentCorridors::fold(
-                    rows.entry((s, PaymentCorridors::key(&e.payment), e.partition))
-                        .or_default(),
-                    &e.payment,
-                );
-                s += slide;
+        match outcome {
+            None => {
+                if let Some(key) = family.key(&e.event) {
+                    for s in windows_of(et) {
+                        family.fold(
+                            rows.entry((s, key.clone(), e.partition)).or_default(),
+                            &e.event,
+                        );
+                    }
+                }
+                let w = wm.unwrap_or(NO_TIME);
+                match family.timer_op(&e.event) {
+                    TimerOp::None => {}
+                    TimerOp::Arm {
+                        id,
+                        deadline,
+                        timer,
+                    } => {
+                        if !entities[p].contains_key(&id) && deadline > w {
+                            entities[p].insert(
+                                id,
+                                (
+                                    RefEntity {
+                                        deadline,
+                                        armed: true,
+                                    },
+                                    Some(timer),
+                                ),
+                            );
+                        }
+                    }
+                    TimerOp::Extend {
+                        id,
+                        deadline,
+                        timer,
+                    } => {
+                        let newer = entities[p]
+                            .get(&id)
+                            .is_none_or(|(x, _)| deadline > x.deadline);
+                        if newer && deadline > w {
+                            entities[p].insert(
+                                id,
+                                (
+                                    RefEntity {
+                                        deadline,
+                                        armed: true,
+                                    },
+                                    Some(timer),
+                                ),
+                            );
+                        }
+                    }
+                    TimerOp::Disarm { id, deadline } => match entities[p].get_mut(&id) {
+                        Some((x, _)) => x.armed = false,
+                        None if deadline > w => {
+                            entities[p].insert(
+                                id,
+                                (
+                                    RefEntity {
+                                        deadline,
+                                        armed: false,
+                                    },
+                                    None,
+                                ),
+                            );
+                        }
+                        None => {}
+                    },
+                }
+                frontier[p] = frontier[p].max(et);
+                let wm_after = frontier[p] - DISORDER;
+                let mut due: Vec<(i64, u64)> = entities[p]
+                    .iter()
+                    .filter(|(_, (x, _))| x.armed && x.deadline <= wm_after)
+                    .map(|(id, (x, _))| (x.deadline, *id))
+                    .collect();
+                due.sort();
+                for (deadline, id) in due {
+                    let (x, timer) = entities[p].get_mut(&id).unwrap();
+                    x.armed = false;
+                    let timer = timer.clone().unwrap();
+                    for s in windows_of(deadline) {
+                        family.fold_timer(
+                            rows.entry((s, family.timer_key(&timer), e.partition))
+                                .or_default(),
+                            &timer,
+                        );
+                    }
+                }
             }
-            frontier[p] = frontier[p].max(et);
-        } else {
-            rejections.push((e.partition, e.offset, outcome.unwrap()));
+            Some(r) => rejections.push((e.partition, e.offset, r)),
         }
         let w = if frontier[p] == NO_TIME {
             NO_TIME
@@ -215,7 +318,7 @@ fn reference(
     (rows, ledger, rejections)
 }
 
-fn meta(e: &In) -> SourceMeta {
+fn meta<E>(e: &In<E>) -> SourceMeta {
     SourceMeta {
         partition: e.partition,
         offset: e.offset,
@@ -223,11 +326,11 @@ fn meta(e: &In) -> SourceMeta {
     }
 }
 
-fn run(events: &[In], slide: i64, flushes: &[bool]) -> Final {
-    let mut engine: Engine<PaymentCorridors> = Engine::new(&config(slide)).unwrap();
+fn run<F: Family>(family: F, events: &[In<F::Event>], slide: i64, flushes: &[bool]) -> Final<F> {
+    let mut engine = Engine::new(&config(slide), family).unwrap();
     let mut fin = Final::default();
     for (i, e) in events.iter().enumerate() {
-        engine.process(meta(e), &e.payment);
+        engine.process(meta(e), &e.event);
         if flushes.get(i).copied().unwrap_or(false) {
             engine.flush();
         }
@@ -238,67 +341,195 @@ fn run(events: &[In], slide: i64, flushes: &[bool]) -> Final {
     fin
 }
 
+/// Runs up to event `k`, flushes, checkpoints and "crashes"; then restores a
+/// fresh engine from the checkpoint metadata and replays to the end.
+fn crash_and_replay<F: Family>(
+    make: impl Fn() -> F,
+    events: &[In<F::Event>],
+    slide: i64,
+    k: usize,
+) -> Final<F> {
+    let mut a = Engine::new(&config(slide), make()).unwrap();
+    let mut fin = Final::default();
+    for e in &events[..k] {
+        a.process(meta(e), &e.event);
+    }
+    a.flush();
+    fin.absorb(a.take_output());
+    let checkpoints: BTreeMap<i32, _> = (0..2)
+        .filter_map(|p| a.checkpoint(p).map(|c| (p, c)))
+        .collect();
+    drop(a);
+
+    let mut b = Engine::new(&config(slide), make()).unwrap();
+    for (p, cp) in &checkpoints {
+        b.restore(*p, &Checkpoint::from_metadata(&cp.to_metadata()).unwrap());
+    }
+    for e in events {
+        let start = checkpoints
+            .get(&e.partition)
+            .map(|c| c.restart_offset)
+            .unwrap_or(0);
+        if e.offset >= start {
+            b.process(meta(e), &e.event);
+            fin.absorb(b.take_output());
+        }
+    }
+    b.flush();
+    fin.absorb(b.take_output());
+    fin
+}
+
+fn assert_same<F: Family>(got: &Final<F>, want: &Final<F>) {
+    assert_eq!(got.aggs(), want.aggs());
+    assert_eq!(got.ledger, want.ledger);
+    let mut g = got.rejections.clone();
+    g.sort();
+    let mut w = want.rejections.clone();
+    w.sort();
+    assert_eq!(
+        g.len(),
+        g.iter().collect::<BTreeSet<_>>().len(),
+        "a rejection was emitted twice"
+    );
+    assert_eq!(g, w);
+}
+
+fn check_family<F: Family>(
+    make: impl Fn() -> F,
+    events: &[In<F::Event>],
+    slide: i64,
+    flushes: &[bool],
+    cut: f64,
+) {
+    let whole = run(make(), events, slide, flushes);
+    let (rows, ledger, rejections) = reference(&make(), events, slide);
+    assert_eq!(whole.aggs(), rows);
+    assert_eq!(whole.ledger, ledger);
+    assert_eq!(whole.rejections, rejections);
+    let k = ((events.len() as f64) * cut) as usize;
+    assert_same(&crash_and_replay(make, events, slide, k), &whole);
+}
+
+/// Shipments: a few ids per partition, each with a fixed creation time and
+/// random milestones, so deadlines fire, are disarmed, and arrive out of order.
+fn shipments() -> impl Strategy<Value = Vec<In<LogisticsEvent>>> {
+    prop::collection::vec(
+        (
+            0..2i32,
+            0..400i64,
+            -40_000..9_000i64,
+            0..6u64,
+            0..5i32,
+            0..3u8,
+        ),
+        1..400,
+    )
+    .prop_map(|raw| {
+        let mut next_offset = [0i64; 2];
+        let mut clock = 1_800_000_000_000i64;
+        raw.into_iter()
+            .map(|(partition, step, delta, ship, milestone, mode)| {
+                clock += step;
+                let offset = next_offset[partition as usize];
+                next_offset[partition as usize] += 1;
+                let id = ship * 2 + partition as u64; // one shipment, one partition
+                let event = LogisticsEvent {
+                    shipment_id: id,
+                    event_time: clock + delta,
+                    created_time: 1_800_000_000_000 + (id as i64) * 7_000,
+                    mode: 1 + mode as i32,
+                    origin_country: 1,
+                    destination_country: 1 + (id % 2) as i32,
+                    milestone: 1 + milestone,
+                    ..Default::default()
+                };
+                In {
+                    partition,
+                    offset,
+                    record_time: clock,
+                    event,
+                }
+            })
+            .collect()
+    })
+}
+
+/// Readings from a few devices with gaps long enough to go silent.
+fn readings() -> impl Strategy<Value = Vec<In<IotReading>>> {
+    prop::collection::vec(
+        (
+            0..2i32,
+            0..3_000i64,
+            -30_000..9_000i64,
+            0..6u64,
+            -500..1_500i32,
+        ),
+        1..300,
+    )
+    .prop_map(|raw| {
+        let mut next_offset = [0i64; 2];
+        let mut clock = 1_800_000_000_000i64;
+        raw.into_iter()
+            .map(|(partition, step, delta, dev, temp)| {
+                clock += step;
+                let offset = next_offset[partition as usize];
+                next_offset[partition as usize] += 1;
+                let id = dev * 2 + partition as u64;
+                let event = IotReading {
+                    device_id: id,
+                    kind: 1 + (id % 2) as i32,
+                    country: 1,
+                    event_time: clock + delta,
+                    temperature_centi_c: temp,
+                    battery_permille: (id * 100) as u32,
+                    ..Default::default()
+                };
+                In {
+                    partition,
+                    offset,
+                    record_time: clock,
+                    event,
+                }
+            })
+            .collect()
+    })
+}
+
+fn flush_points() -> impl Strategy<Value = Vec<bool>> {
+    prop::collection::vec(prop::bool::weighted(0.1), 400)
+}
+
+fn slide_of(hopping: bool) -> i64 {
+    if hopping {
+        SIZE / 2
+    } else {
+        SIZE
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn engine_matches_the_reference(events in stream(), hopping in any::<bool>(), flushes in prop::collection::vec(prop::bool::weighted(0.1), 400)) {
-        let slide = if hopping { SIZE / 2 } else { SIZE };
-        let fin = run(&events, slide, &flushes);
-        let (rows, ledger, rejections) = reference(&events, slide);
-        prop_assert_eq!(fin.aggs(), rows);
-        prop_assert_eq!(&fin.ledger, &ledger);
-        prop_assert_eq!(&fin.rejections, &rejections);
+    fn payments_match_the_reference_and_survive_a_crash(events in payments(), hopping in any::<bool>(), flushes in flush_points(), cut in 0.0..1.0f64) {
+        check_family(|| PaymentCorridors, &events, slide_of(hopping), &flushes, cut);
     }
 
     #[test]
-    fn crash_restore_replay_gives_the_same_final_rows(events in stream(), hopping in any::<bool>(), cut in 0.0..1.0f64) {
-        let slide = if hopping { SIZE / 2 } else { SIZE };
-        let whole = run(&events, slide, &[]);
-        let k = ((events.len() as f64) * cut) as usize;
+    fn shipments_match_the_reference_and_survive_a_crash(events in shipments(), hopping in any::<bool>(), flushes in flush_points(), cut in 0.0..1.0f64) {
+        check_family(|| LogisticsSla::new(Duration::from_secs(15), Duration::from_secs(25)), &events, slide_of(hopping), &flushes, cut);
+    }
 
-        // First life: up to the cut, then flush, acknowledge, checkpoint, crash.
-        let mut a: Engine<PaymentCorridors> = Engine::new(&config(slide)).unwrap();
-        let mut fin = Final::default();
-        for e in &events[..k] {
-            a.process(meta(e), &e.payment);
-        }
-        a.flush();
-        fin.absorb(a.take_output());
-        let checkpoints: BTreeMap<i32, _> = (0..2).filter_map(|p| a.checkpoint(p).map(|c| (p, c))).collect();
-        drop(a);
-
-        // Second life: restore from the metadata string, replay from the restart offsets.
-        let mut b: Engine<PaymentCorridors> = Engine::new(&config(slide)).unwrap();
-        for (p, cp) in &checkpoints {
-            let cp = tradewind_core::Checkpoint::from_metadata(&cp.to_metadata()).unwrap();
-            b.restore(*p, &cp);
-        }
-        for e in &events {
-            let start = checkpoints.get(&e.partition).map(|c| c.restart_offset).unwrap_or(0);
-            if e.offset >= start {
-                b.process(meta(e), &e.payment);
-                fin.absorb(b.take_output());
-            }
-        }
-        b.flush();
-        fin.absorb(b.take_output());
-
-        prop_assert_eq!(fin.aggs(), whole.aggs());
-        prop_assert_eq!(&fin.ledger, &whole.ledger);
-        // Every rejection exactly once across both lives.
-        let mut got = fin.rejections.clone();
-        got.sort();
-        let mut want = whole.rejections.clone();
-        want.sort();
-        prop_assert_eq!(got.len(), got.iter().collect::<BTreeSet<_>>().len());
-        prop_assert_eq!(got, want);
+    #[test]
+    fn devices_match_the_reference_and_survive_a_crash(events in readings(), hopping in any::<bool>(), flushes in flush_points(), cut in 0.0..1.0f64) {
+        check_family(|| IotHealth::new(Duration::from_secs(8), [2.0, 8.0]), &events, slide_of(hopping), &flushes, cut);
     }
 }
 
 #[test]
 fn window_state_is_freed_after_lateness() {
-    let mut engine: Engine<PaymentCorridors> = Engine::new(&config(SIZE)).unwrap();
+    let mut engine = Engine::new(&config(SIZE), PaymentCorridors).unwrap();
     for i in 0..10_000i64 {
         let t = 1_800_000_000_000 + i * 1_000;
         let p = Payment {
@@ -332,9 +563,126 @@ fn config_rejects_a_slide_that_does_not_divide_the_size() {
         window_slide: Duration::from_millis(3_000),
         ..config(SIZE)
     };
-    let err = Engine::<PaymentCorridors>::new(&cfg)
+    let err = Engine::new(&cfg, PaymentCorridors)
         .err()
         .expect("rejected")
         .to_string();
     assert!(err.contains("must divide"), "{err}");
+}
+
+fn ship(id: u64, milestone: Milestone, t: i64) -> LogisticsEvent {
+    LogisticsEvent {
+        shipment_id: id,
+        event_time: t,
+        // Shipment 3 is created when it first shows up; the others at the base time.
+        created_time: if id == 3 { t } else { 1_800_000_000_000 },
+        mode: 1,
+        origin_country: 1,
+        destination_country: 2,
+        milestone: milestone as i32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_missing_delivery_breaches_when_the_watermark_crosses_the_deadline() {
+    let base = 1_800_000_000_000i64;
+    let mut engine = Engine::new(
+        &config(SIZE),
+        LogisticsSla::new(Duration::from_secs(10), Duration::from_secs(30)),
+    )
+    .unwrap();
+    let mut offset = 0;
+    let mut feed = |engine: &mut Engine<LogisticsSla>, e: LogisticsEvent| {
+        engine.process(
+            SourceMeta {
+                partition: 0,
+                offset,
+                record_time_ms: e.event_time,
+            },
+            &e,
+        );
+        offset += 1;
+        engine.take_output().rows
+    };
+    assert!(feed(&mut engine, ship(1, Milestone::Created, base)).is_empty());
+    feed(&mut engine, ship(2, Milestone::Created, base));
+    feed(&mut engine, ship(2, Milestone::Delivered, base + 20_000));
+    // Another shipment's event moves the watermark past 1's deadline (base + 30s).
+    let rows = feed(
+        &mut engine,
+        ship(3, Milestone::Created, base + 30_000 + DISORDER + SIZE),
+    );
+    let breaches: u64 = rows.iter().map(|r| r.agg.breaches).sum();
+    assert_eq!(breaches, 1, "{rows:?}");
+    let breach = rows.iter().find(|r| r.agg.breaches == 1).unwrap();
+    assert_eq!(breach.window_start, base + 30_000);
+    let delivered: u64 = rows.iter().map(|r| r.agg.delivered).sum();
+    assert_eq!(delivered, 1);
+    // The late delivery of shipment 1 counts as delivered, not on time, and
+    // does not undo the breach.
+    engine.process(
+        SourceMeta {
+            partition: 0,
+            offset: 99,
+            record_time_ms: base + 45_000,
+        },
+        &ship(1, Milestone::Delivered, base + 44_000),
+    );
+    engine.flush();
+    let out = engine.take_output().rows;
+    let late = out
+        .iter()
+        .find(|r| r.agg.delivered == 1)
+        .expect("delivered row");
+    assert_eq!((late.agg.on_time, late.agg.breaches), (0, 0));
+}
+
+#[test]
+fn a_device_that_stops_reporting_is_counted_silent_once() {
+    let base = 1_800_000_000_000i64;
+    let mut engine = Engine::new(
+        &config(SIZE),
+        IotHealth::new(Duration::from_secs(15), [2.0, 8.0]),
+    )
+    .unwrap();
+    let reading = |device: u64, t: i64, temp: i32| IotReading {
+        device_id: device,
+        kind: DeviceKind::ColdChainContainer as i32,
+        country: 1,
+        event_time: t,
+        temperature_centi_c: temp,
+        battery_permille: 900,
+        ..Default::default()
+    };
+    let mut silent = 0;
+    let mut excursions = 0;
+    // Device 7 reports every 5 s for a minute; device 8 reports twice, then stops.
+    for (i, t) in (0..60_000).step_by(5_000).enumerate() {
+        let mut events = vec![reading(7, base + t, if i == 3 { 950 } else { 500 })];
+        if i < 2 {
+            events.push(reading(8, base + t, 400));
+        }
+        for (j, e) in events.iter().enumerate() {
+            engine.process(
+                SourceMeta {
+                    partition: 0,
+                    offset: (i * 2 + j) as i64,
+                    record_time_ms: e.event_time,
+                },
+                e,
+            );
+        }
+    }
+    engine.flush();
+    let mut last: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+    for r in engine.take_output().rows {
+        last.insert(r.window_start, (r.agg.silent, r.agg.excursions));
+    }
+    for (s, x) in last.values() {
+        silent += s;
+        excursions += x;
+    }
+    assert_eq!(silent, 1, "{last:?}");
+    assert_eq!(excursions, 1);
 }

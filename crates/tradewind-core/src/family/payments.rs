@@ -1,26 +1,13 @@
-//! Metric families: what a window groups by and how an event folds into its
-//! aggregate. The engine is generic over them.
-
-use std::fmt::Debug;
-use std::hash::Hash;
+//! Trade corridors from payments, per payer, payee, method, channel and
+//! currency (the wire enums' numbers). Money stays in integer minor units of
+//! the row's currency; USD normalisation happens at query time from
+//! `fx_rates`.
 
 use tradewind_proto::{Payment, PaymentStatus};
 
+use super::Family;
 use crate::sketch::LogHistogram;
 
-/// One metric family: a keyed, mergeable aggregate over windows.
-pub trait Family {
-    type Event;
-    type Key: Ord + Clone + Hash + Debug;
-    type Agg: Default + Clone + PartialEq + Debug;
-
-    fn event_time(e: &Self::Event) -> i64;
-    fn key(e: &Self::Event) -> Self::Key;
-    fn fold(agg: &mut Self::Agg, e: &Self::Event);
-}
-
-/// Trade corridors from payments: per payer, payee, method, channel and
-/// currency (the wire enums' numbers).
 pub struct PaymentCorridors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,9 +19,8 @@ pub struct CorridorKey {
     pub currency: i32,
 }
 
-/// Everything is exact and mergeable: counts and sums add, min/max fold,
-/// the histogram merges bucket-wise. Money stays in integer minor units of
-/// `currency`; USD normalisation happens at query time from `fx_rates`.
+/// Counts and sums add, min/max fold, the histogram merges bucket-wise.
+/// Failure rate = failed / payments; refund rate = refunded / payments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CorridorAgg {
     pub payments: u64,
@@ -51,22 +37,23 @@ impl Family for PaymentCorridors {
     type Event = Payment;
     type Key = CorridorKey;
     type Agg = CorridorAgg;
+    type Timer = ();
 
-    fn event_time(e: &Payment) -> i64 {
+    fn event_time(&self, e: &Payment) -> i64 {
         e.event_time
     }
 
-    fn key(e: &Payment) -> CorridorKey {
-        CorridorKey {
+    fn key(&self, e: &Payment) -> Option<CorridorKey> {
+        Some(CorridorKey {
             payer: e.payer_country,
             payee: e.payee_country,
             method: e.method,
             channel: e.channel,
             currency: e.currency,
-        }
+        })
     }
 
-    fn fold(a: &mut CorridorAgg, e: &Payment) {
+    fn fold(&self, a: &mut CorridorAgg, e: &Payment) {
         if a.payments == 0 {
             a.amount_min = e.amount_minor;
             a.amount_max = e.amount_minor;

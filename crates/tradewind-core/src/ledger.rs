@@ -1,0 +1,107 @@
+//! The reconciliation ledger of one partition: events seen, aggregated,
+//! corrected late and rejected by reason, with the offset range, per
+//! tumbling window of the partition's event-time frontier. The frontier
+//! only moves forward, so each row covers a contiguous run of offsets and
+//! is final once the frontier leaves its window.
+
+use crate::config::Timing;
+use crate::engine::NO_TIME;
+use crate::output::{LedgerRow, Reason};
+
+pub(crate) struct OpenLedger {
+    partition: i32,
+    open: Option<Open>,
+    /// After a restore: offsets below this belong to rows already final.
+    skip_below: i64,
+}
+
+struct Open {
+    row: LedgerRow,
+    frontier_before: i64,
+    dirty: bool,
+}
+
+impl OpenLedger {
+    pub(crate) fn new(partition: i32) -> Self {
+        Self {
+            partition,
+            open: None,
+            skip_below: 0,
+        }
+    }
+
+    pub(crate) fn skip_until(&mut self, offset: i64) {
+        self.skip_below = offset;
+    }
+
+    /// Books one event; returns the previous row when this event moved the
+    /// frontier into a new window (that row is then final).
+    pub(crate) fn record(
+        &mut self,
+        t: Timing,
+        frontier: i64,
+        offset: i64,
+        frontier_before: i64,
+        reason: Option<Reason>,
+        late: bool,
+    ) -> Option<LedgerRow> {
+        if offset < self.skip_below {
+            return None;
+        }
+        let window = if frontier == NO_TIME {
+            NO_TIME
+        } else {
+            frontier.div_euclid(t.size) * t.size
+        };
+        let mut done = None;
+        if let Some(o) = &mut self.open {
+            if o.row.window_start == NO_TIME {
+                o.row.window_start = window;
+            } else if o.row.window_start != window {
+                done = self.open.take().map(|o| o.row);
+            }
+        }
+        let o = self.open.get_or_insert_with(|| Open {
+            row: LedgerRow {
+                partition: self.partition,
+                window_start: window,
+                first_offset: offset,
+                ..Default::default()
+            },
+            frontier_before,
+            dirty: false,
+        });
+        let r = &mut o.row;
+        r.seen += 1;
+        r.last_offset = offset;
+        match reason {
+            None => {
+                r.aggregated += 1;
+                r.corrected_late += late as u64;
+            }
+            Some(Reason::TooLate) => r.too_late += 1,
+            Some(Reason::FutureTimestamp) => r.future_timestamp += 1,
+        }
+        o.dirty = true;
+        done
+    }
+
+    /// The open row if it changed since the last flush. A row is placed once
+    /// the partition has an event time; until then its offsets stay behind
+    /// the restart point instead.
+    pub(crate) fn flush(&mut self) -> Option<LedgerRow> {
+        let o = self
+            .open
+            .as_mut()
+            .filter(|o| o.dirty && o.row.window_start != NO_TIME)?;
+        o.dirty = false;
+        Some(o.row.clone())
+    }
+
+    /// First offset of the open row and the frontier before it.
+    pub(crate) fn anchor(&self) -> Option<(i64, i64)> {
+        self.open
+            .as_ref()
+            .map(|o| (o.row.first_offset, o.frontier_before))
+    }
+}

@@ -1,0 +1,164 @@
+//! Keyed entity state with event-time timers, for what is not a window:
+//! shipments waiting for DELIVERED before their deadline, devices that must
+//! report again within a gap. Families describe each accepted event as a
+//! [`TimerOp`]; the engine fires a timer when the partition's watermark
+//! crosses its deadline and folds it into the windows holding the deadline.
+//!
+//! An entity lives until the window holding its deadline is final. Every op
+//! ignores deadlines at or below the watermark, so a forgotten entity
+//! behaves like a remembered one whose deadline has passed; and while any
+//! window it can still fold into is kept, the entity is kept too, so the
+//! checkpoint's restart offset (at most the entity's creation offset)
+//! replays its whole life. Memory is bounded by deadlines, not by the
+//! stream's length. An entity that keeps being extended (a device that
+//! keeps reporting) keeps its creation offset, which holds the restart
+//! offset back; state snapshots are the remedy for that (see the README).
+
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
+
+use crate::config::Timing;
+
+/// How an accepted event changes its entity's timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerOp<T> {
+    /// Nothing to track.
+    None,
+    /// Start a timer for a new entity (e.g. a shipment's first milestone).
+    /// An entity already known keeps its timer.
+    Arm { id: u64, deadline: i64, timer: T },
+    /// Start or push out a timer (e.g. a device's reading: silent after a gap).
+    Extend { id: u64, deadline: i64, timer: T },
+    /// The awaited event happened (e.g. DELIVERED): the timer will not fire.
+    /// Remembered until the deadline, in case the entity's first events
+    /// arrive after this one.
+    Disarm { id: u64, deadline: i64 },
+}
+
+struct Entity<T> {
+    deadline: i64,
+    /// The payload to fold when the deadline passes; `None` once disarmed.
+    timer: Option<T>,
+    fired: bool,
+    /// When the window holding the deadline is final, so the entity can go.
+    expires: i64,
+    /// Offset of the event that created the entity, and the event-time
+    /// frontier before it: replaying from there rebuilds it exactly.
+    anchor: i64,
+    frontier_before: i64,
+}
+
+pub(crate) struct Timers<T> {
+    t: Timing,
+    entities: HashMap<u64, Entity<T>, BuildHasherDefault<DefaultHasher>>,
+    /// (deadline, id) to fire and (expiry, id) to forget; entries made stale
+    /// by `Extend` are skipped when popped.
+    deadlines: BTreeSet<(i64, u64)>,
+    expiries: BTreeSet<(i64, u64)>,
+}
+
+impl<T: Clone> Timers<T> {
+    pub(crate) fn new(t: Timing) -> Self {
+        Self {
+            t,
+            entities: HashMap::default(),
+            deadlines: BTreeSet::new(),
+            expiries: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    fn expiry(&self, deadline: i64) -> i64 {
+        deadline.div_euclid(self.t.slide) * self.t.slide + self.t.size + self.t.lateness
+    }
+
+    /// Applies `op` of the event at `offset`, given the watermark before it.
+    pub(crate) fn apply(&mut self, op: TimerOp<T>, wm: i64, offset: i64, frontier_before: i64) {
+        let (id, deadline, timer, extend) = match op {
+            TimerOp::None => return,
+            TimerOp::Arm {
+                id,
+                deadline,
+                timer,
+            } => (id, deadline, Some(timer), false),
+            TimerOp::Extend {
+                id,
+                deadline,
+                timer,
+            } => (id, deadline, Some(timer), true),
+            TimerOp::Disarm { id, deadline } => (id, deadline, None, false),
+        };
+        let expires = self.expiry(deadline);
+        match self.entities.entry(id) {
+            Entry::Vacant(v) => {
+                if deadline > wm {
+                    v.insert(Entity {
+                        deadline,
+                        timer,
+                        fired: false,
+                        expires,
+                        anchor: offset,
+                        frontier_before,
+                    });
+                    self.deadlines.insert((deadline, id));
+                    self.expiries.insert((expires, id));
+                }
+            }
+            Entry::Occupied(mut o) => {
+                let e = o.get_mut();
+                if timer.is_none() {
+                    e.timer = None;
+                } else if extend && deadline > e.deadline && deadline > wm {
+                    // Pushed out: same entity (same anchor), new deadline.
+                    e.deadline = deadline;
+                    e.timer = timer;
+                    e.fired = false;
+                    e.expires = expires;
+                    self.deadlines.insert((deadline, id));
+                    self.expiries.insert((expires, id));
+                }
+            }
+        }
+    }
+
+    /// Fires every armed timer whose deadline is at or below `wm`, in
+    /// deadline order, and forgets entities whose deadline window is final.
+    pub(crate) fn due(&mut self, wm: i64) -> Vec<(i64, T)> {
+        let mut fired = Vec::new();
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > wm {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(e) = self.entities.get_mut(&id) {
+                if e.deadline == deadline && !e.fired {
+                    e.fired = true;
+                    if let Some(t) = &e.timer {
+                        fired.push((deadline, t.clone()));
+                    }
+                }
+            }
+        }
+        while let Some(&(expires, id)) = self.expiries.first() {
+            if expires > wm {
+                break;
+            }
+            self.expiries.pop_first();
+            if self.entities.get(&id).is_some_and(|e| e.expires == expires) {
+                self.entities.remove(&id);
+            }
+        }
+        fired
+    }
+    /// The lowest anchor of any live entity, with its frontier.
+    pub(crate) fn earliest_anchor(&self) -> Option<(i64, i64)> {
+        self.entities
+            .values()
+            .map(|e| (e.anchor, e.frontier_before))
+            .min_by_key(|a| a.0)
+    }
+}
