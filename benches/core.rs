@@ -114,7 +114,14 @@ where
                 for (i, bytes) in encoded.iter().enumerate() {
                     let e = F::Event::decode(bytes.as_slice()).expect("valid event");
                     let t = make().event_time(&e);
-                    engine.process(SourceMeta { partition: 0, offset: i as i64, record_time_ms: t }, &e);
+                    engine.process(
+                        SourceMeta {
+                            partition: 0,
+                            offset: i as i64,
+                            record_time_ms: t,
+                        },
+                        &e,
+                    );
                     if i % 4096 == 0 {
                         engine.take_output();
                     }
@@ -130,14 +137,27 @@ where
 
 fn decode_and_aggregate(c: &mut Criterion) {
     let cfg = CoreConfig::default();
-    bench_family(c, "payments_decode_aggregate_10k_keys", &payments(), || PaymentCorridors);
-    bench_family(c, "iot_decode_aggregate_20k_devices", &readings(), || cfg.iot());
-    bench_family(c, "logistics_decode_aggregate_50k_shipments", &milestones(), || cfg.logistics());
+    bench_family(c, "payments_decode_aggregate_10k_keys", &payments(), || {
+        PaymentCorridors
+    });
+    bench_family(c, "iot_decode_aggregate_20k_devices", &readings(), || {
+        cfg.iot()
+    });
+    bench_family(
+        c,
+        "logistics_decode_aggregate_50k_shipments",
+        &milestones(),
+        || cfg.logistics(),
+    );
 }
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -158,7 +178,14 @@ fn memory_per_live_key() {
             status: 2,
             ..Default::default()
         };
-        engine.process(SourceMeta { partition: 0, offset: k as i64, record_time_ms: p.event_time }, &p);
+        engine.process(
+            SourceMeta {
+                partition: 0,
+                offset: k as i64,
+                record_time_ms: p.event_time,
+            },
+            &p,
+        );
     }
     let after = resident_bytes();
     assert_eq!(engine.live_windows(), KEYS as usize);

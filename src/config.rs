@@ -11,6 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use tradewind_clickhouse::ClickHouseConfig;
+use tradewind_core::CoreConfig;
 use tradewind_kafka::KafkaConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -18,6 +19,7 @@ use tradewind_kafka::KafkaConfig;
 pub struct AppConfig {
     pub kafka: KafkaConfig,
     pub clickhouse: ClickHouseConfig,
+    pub core: CoreConfig,
 }
 
 /// Flag values that override the file and the environment.

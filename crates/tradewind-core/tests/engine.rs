@@ -686,3 +686,29 @@ fn a_device_that_stops_reporting_is_counted_silent_once() {
     assert_eq!(silent, 1, "{last:?}");
     assert_eq!(excursions, 1);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Same input sequence, same output sequence, row for row.
+    #[test]
+    fn output_is_a_pure_function_of_the_input(events in shipments()) {
+        let once = || {
+            let mut engine = Engine::new(&config(SIZE), LogisticsSla::new(Duration::from_secs(15), Duration::from_secs(25))).unwrap();
+            let mut rows = Vec::new();
+            let mut ledger = Vec::new();
+            for e in &events {
+                engine.process(meta(e), &e.event);
+                let out = engine.take_output();
+                rows.extend(out.rows);
+                ledger.extend(out.ledger);
+            }
+            engine.flush();
+            let out = engine.take_output();
+            rows.extend(out.rows);
+            ledger.extend(out.ledger);
+            (rows, ledger)
+        };
+        prop_assert_eq!(once(), once());
+    }
+}
