@@ -92,43 +92,83 @@ impl LogHistogram {
 pub const HLL_P: u32 = 12;
 const HLL_M: usize = 1 << HLL_P;
 
-/// A HyperLogLog sketch of 64-bit ids.
+/// Above this many set registers the sparse form turns dense.
+const SPARSE_MAX: usize = HLL_M / 8;
+
+/// A HyperLogLog sketch of 64-bit ids. Small sketches keep only their set
+/// registers (sparse), so a row with a handful of distinct buyers costs
+/// bytes, not 4 KiB; the on-disk form is always the dense array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hll {
-    registers: Vec<u8>,
+    sparse: Vec<(u16, u8)>,
+    dense: Vec<u8>,
 }
 
 impl Default for Hll {
     fn default() -> Self {
         Self {
-            registers: vec![0; HLL_M],
+            sparse: Vec::new(),
+            dense: Vec::new(),
         }
     }
 }
 
 impl Hll {
+    fn set(&mut self, idx: usize, rank: u8) {
+        if !self.dense.is_empty() {
+            self.dense[idx] = self.dense[idx].max(rank);
+            return;
+        }
+        match self.sparse.binary_search_by_key(&(idx as u16), |e| e.0) {
+            Ok(i) => self.sparse[i].1 = self.sparse[i].1.max(rank),
+            Err(i) => {
+                self.sparse.insert(i, (idx as u16, rank));
+                if self.sparse.len() > SPARSE_MAX {
+                    self.dense = self.registers();
+                    self.sparse = Vec::new();
+                }
+            }
+        }
+    }
+
     pub fn add(&mut self, id: u64) {
         let h = xxhash_rust::xxh3::xxh3_64(&id.to_le_bytes());
         let idx = (h >> (64 - HLL_P)) as usize;
         let rest = h << HLL_P;
         let rank = (rest.leading_zeros().min(64 - HLL_P) + 1) as u8;
-        if rank > self.registers[idx] {
-            self.registers[idx] = rank;
-        }
+        self.set(idx, rank);
     }
 
     pub fn merge(&mut self, other: &Hll) {
-        for (a, b) in self.registers.iter_mut().zip(&other.registers) {
-            *a = (*a).max(*b);
+        if other.dense.is_empty() {
+            for (i, r) in &other.sparse {
+                self.set(*i as usize, *r);
+            }
+        } else {
+            if self.dense.is_empty() {
+                self.dense = self.registers();
+                self.sparse = Vec::new();
+            }
+            for (a, b) in self.dense.iter_mut().zip(&other.dense) {
+                *a = (*a).max(*b);
+            }
         }
     }
 
-    pub fn registers(&self) -> &[u8] {
-        &self.registers
+    /// The dense on-disk form: 4,096 registers.
+    pub fn registers(&self) -> Vec<u8> {
+        if !self.dense.is_empty() {
+            return self.dense.clone();
+        }
+        let mut regs = vec![0u8; HLL_M];
+        for (i, r) in &self.sparse {
+            regs[*i as usize] = *r;
+        }
+        regs
     }
 
     pub fn estimate(&self) -> f64 {
-        Self::estimate_registers(&self.registers)
+        Self::estimate_registers(&self.registers())
     }
 
     /// Estimate from raw registers, e.g. the result of `maxForEach(hll)`.

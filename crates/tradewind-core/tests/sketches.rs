@@ -55,7 +55,7 @@ fn hll_distinct_count_at_one_million_is_within_five_percent() {
     let est = a.estimate();
     let err = (est - 1_000_000.0).abs() / 1_000_000.0;
     assert!(err < 0.05, "estimate {est} ({err})");
-    assert_eq!(Hll::estimate_registers(a.registers()), est);
+    assert_eq!(Hll::estimate_registers(&a.registers()), est);
 }
 
 #[test]
@@ -65,4 +65,32 @@ fn hll_is_accurate_for_small_counts() {
         h.add(id * 7919);
     }
     assert!((h.estimate() - 1000.0).abs() < 30.0, "{}", h.estimate());
+}
+
+#[test]
+fn sparse_and_dense_hll_forms_agree() {
+    // 100 ids stay sparse; 5,000 turn dense; merging either way gives the
+    // registers of one sketch that saw everything.
+    let mut all = Hll::default();
+    let mut small = Hll::default();
+    let mut big = Hll::default();
+    for id in 0..100u64 {
+        small.add(id);
+        all.add(id);
+    }
+    for id in 1_000..6_000u64 {
+        big.add(id);
+        all.add(id);
+    }
+    let mut a = small.clone();
+    a.merge(&big);
+    let mut b = big.clone();
+    b.merge(&small);
+    assert_eq!(a.registers(), all.registers());
+    assert_eq!(b.registers(), all.registers());
+    assert!(
+        (small.estimate() - 100.0).abs() < 5.0,
+        "{}",
+        small.estimate()
+    );
 }

@@ -6,7 +6,7 @@
 use tradewind_proto::{Payment, PaymentStatus};
 
 use super::Family;
-use crate::sketch::LogHistogram;
+use crate::sketch::{Hll, LogHistogram};
 
 pub struct PaymentCorridors;
 
@@ -31,6 +31,8 @@ pub struct CorridorAgg {
     pub amount_min: i64,
     pub amount_max: i64,
     pub amount_hist: LogHistogram,
+    /// Distinct buyers.
+    pub buyers: Hll,
 }
 
 impl Family for PaymentCorridors {
@@ -69,5 +71,6 @@ impl Family for PaymentCorridors {
         a.amount_min = a.amount_min.min(e.amount_minor);
         a.amount_max = a.amount_max.max(e.amount_minor);
         a.amount_hist.add(e.amount_minor.max(0) as u64);
+        a.buyers.add(e.buyer_id);
     }
 }
