@@ -98,19 +98,10 @@ const SPARSE_MAX: usize = HLL_M / 8;
 /// A HyperLogLog sketch of 64-bit ids. Small sketches keep only their set
 /// registers (sparse), so a row with a handful of distinct buyers costs
 /// bytes, not 4 KiB; the on-disk form is always the dense array.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hll {
     sparse: Vec<(u16, u8)>,
     dense: Vec<u8>,
-}
-
-impl Default for Hll {
-    fn default() -> Self {
-        Self {
-            sparse: Vec::new(),
-            dense: Vec::new(),
-        }
-    }
 }
 
 impl Hll {
