@@ -16,11 +16,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Append only; never edit an applied one.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "fx_rates",
-    sql: include_str!("../migrations/0001_fx_rates.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "fx_rates",
+        sql: include_str!("../migrations/0001_fx_rates.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "metric_tables",
+        sql: include_str!("../migrations/0002_metric_tables.sql"),
+    },
+];
 
 const LEDGER_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
     (version UInt32, name String, applied_at DateTime) ENGINE = MergeTree() ORDER BY version";

@@ -92,6 +92,11 @@ impl CoreConfig {
                 "core.window_size and core.window_slide must be above 0".into(),
             ));
         }
+        if t.size % 1000 != 0 || t.slide % 1000 != 0 {
+            return Err(Error::Config(
+                "core.window_size and core.window_slide must be whole seconds".into(),
+            ));
+        }
         if t.slide > t.size || t.size % t.slide != 0 {
             return Err(Error::Config(format!(
                 "core.window_slide ({}ms) must divide core.window_size ({}ms)",

@@ -201,6 +201,31 @@ impl<F: Family> Engine<F> {
         self.advance(meta.partition, at);
     }
 
+    /// Books a record the caller could not turn into an event (undecodable,
+    /// unknown enum): counted in the ledger and rejected, nothing else.
+    pub fn record_invalid(&mut self, partition: i32, offset: i64, reason: Reason) {
+        let t = self.t;
+        let part = self
+            .parts
+            .entry(partition)
+            .or_insert_with(|| Partition::new(partition, t));
+        part.last_offset = offset;
+        if offset > part.highest_processed {
+            self.out.rejections.push(Rejection {
+                partition,
+                offset,
+                reason,
+            });
+        }
+        let frontier = part.frontier;
+        if let Some(done) = part
+            .ledger
+            .record(t, frontier, offset, frontier, Some(reason), false)
+        {
+            self.out.ledger.push(done);
+        }
+    }
+
     /// Fires due timers, emits windows the watermark has newly closed, and
     /// frees (after emitting any change) windows past their lateness.
     fn advance(&mut self, partition: i32, at: At) {

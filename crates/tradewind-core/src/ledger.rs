@@ -81,6 +81,8 @@ impl OpenLedger {
             }
             Some(Reason::TooLate) => r.too_late += 1,
             Some(Reason::FutureTimestamp) => r.future_timestamp += 1,
+            Some(Reason::Malformed) => r.malformed += 1,
+            Some(Reason::UnknownEnum) => r.unknown_enum += 1,
         }
         o.dirty = true;
         done

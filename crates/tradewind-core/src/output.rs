@@ -15,6 +15,10 @@ pub struct SourceMeta {
 pub enum Reason {
     TooLate,
     FutureTimestamp,
+    /// The record did not decode as its topic's message.
+    Malformed,
+    /// The record uses an enum value this version does not know.
+    UnknownEnum,
 }
 
 impl Reason {
@@ -22,6 +26,8 @@ impl Reason {
         match self {
             Reason::TooLate => "too_late",
             Reason::FutureTimestamp => "future_timestamp",
+            Reason::Malformed => "malformed",
+            Reason::UnknownEnum => "unknown_enum",
         }
     }
 }
@@ -51,6 +57,8 @@ pub struct LedgerRow {
     pub corrected_late: u64,
     pub too_late: u64,
     pub future_timestamp: u64,
+    pub malformed: u64,
+    pub unknown_enum: u64,
     pub first_offset: i64,
     pub last_offset: i64,
 }

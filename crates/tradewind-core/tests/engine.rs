@@ -310,6 +310,7 @@ fn reference<F: Family>(
                 }
                 Some(Reason::TooLate) => r.too_late += 1,
                 Some(Reason::FutureTimestamp) => r.future_timestamp += 1,
+                Some(other) => unreachable!("the streams here decode: {other:?}"),
             }
         }
     }
