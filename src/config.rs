@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tradewind_clickhouse::ClickHouseConfig;
 use tradewind_core::CoreConfig;
 use tradewind_kafka::KafkaConfig;
+use tradewind_sink::SinkConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,6 +21,33 @@ pub struct AppConfig {
     pub kafka: KafkaConfig,
     pub clickhouse: ClickHouseConfig,
     pub core: CoreConfig,
+    pub aggregator: AggregatorConfig,
+}
+
+/// `[aggregator]`: the service's own settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregatorConfig {
+    /// Kafka consumer group; every copy of the service in one group shares the partitions.
+    pub group_id: String,
+    /// Address of the `/metrics`, `/health` and `/ready` endpoint.
+    pub listen: String,
+    /// Kafka session timeout: how soon a dead copy's partitions move to the others.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: std::time::Duration,
+    /// ClickHouse batching and retries.
+    pub sink: SinkConfig,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "tradewind-aggregator".into(),
+            listen: "127.0.0.1:9464".into(),
+            session_timeout: std::time::Duration::from_secs(10),
+            sink: SinkConfig::default(),
+        }
+    }
 }
 
 /// Flag values that override the file and the environment.

@@ -3,6 +3,7 @@
 
 mod cmd;
 mod config;
+mod telemetry;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ struct Cli {
 enum Command {
     /// Produce simulated payments, IoT readings, logistics events and FX quotes to Kafka.
     Simulate(cmd::simulate::SimulateArgs),
+    /// Consume the topics, aggregate, and write metrics to ClickHouse (effectively once).
+    Aggregate(cmd::aggregate::AggregateArgs),
     /// Create Tradewind's topics (if missing) and show their record counts.
     Topics(cmd::topics::TopicsArgs),
     /// Apply the ClickHouse schema migrations.
@@ -57,6 +60,7 @@ async fn run(cli: Cli) -> Result<()> {
     let cfg = config::AppConfig::load(&cli.config)?;
     match cli.command {
         Command::Simulate(args) => cmd::simulate::run(&cfg, args).await,
+        Command::Aggregate(args) => cmd::aggregate::run(&cfg, args).await,
         Command::Topics(args) => cmd::topics::run(&cfg, args).await,
         Command::Migrate => cmd::migrate::run(&cfg).await,
         Command::Config => {

@@ -1,5 +1,6 @@
 //! One module per `tradewind` subcommand.
 
+pub mod aggregate;
 pub mod migrate;
 pub mod simulate;
 pub mod topics;

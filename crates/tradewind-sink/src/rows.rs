@@ -1,0 +1,245 @@
+//! Table rows, one struct per ClickHouse table, built from the core's
+//! window and ledger rows. Window starts are stored as `DateTime` (whole
+//! seconds); versions are the core's source offsets.
+
+use clickhouse::Row;
+use serde::Serialize;
+use tradewind_core::family::{
+    CorridorAgg, CorridorKey, IotAgg, IotKey, LogisticsAgg, LogisticsKey,
+};
+use tradewind_core::{LedgerRow, WindowRow};
+
+use crate::labels;
+
+fn code3(s: &str) -> [u8; 3] {
+    let mut out = *b"???";
+    for (o, b) in out.iter_mut().zip(s.bytes()) {
+        *o = b;
+    }
+    out
+}
+
+fn secs(ms: i64) -> u32 {
+    (ms.div_euclid(1000)).clamp(0, u32::MAX as i64) as u32
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct CorridorRecord {
+    pub window_start: u32,
+    pub payer: String,
+    pub payee: String,
+    pub method: String,
+    pub channel: String,
+    pub currency: String,
+    pub topic: String,
+    pub partition: i32,
+    pub version: u64,
+    pub payments: u64,
+    pub captured: u64,
+    pub failed: u64,
+    pub refunded: u64,
+    pub amount_minor: i64,
+    pub amount_min: i64,
+    pub amount_max: i64,
+    pub amount_hist_keys: Vec<i16>,
+    pub amount_hist_counts: Vec<u64>,
+    pub buyers_hll: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct LogisticsRecord {
+    pub window_start: u32,
+    pub origin: String,
+    pub destination: String,
+    pub mode: String,
+    pub topic: String,
+    pub partition: i32,
+    pub version: u64,
+    pub delivered: u64,
+    pub on_time: u64,
+    pub transit_ms_sum: i64,
+    pub transit_ms_max: i64,
+    pub transit_hist_keys: Vec<i16>,
+    pub transit_hist_counts: Vec<u64>,
+    pub breaches: u64,
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct IotRecord {
+    pub window_start: u32,
+    pub kind: String,
+    pub country: String,
+    pub topic: String,
+    pub partition: i32,
+    pub version: u64,
+    pub readings: u64,
+    pub excursions: u64,
+    pub silent: u64,
+    pub battery_hist_keys: Vec<i16>,
+    pub battery_hist_counts: Vec<u64>,
+    pub devices_hll: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct LedgerRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub window_start: u32,
+    pub version: u64,
+    pub seen: u64,
+    pub aggregated: u64,
+    pub corrected_late: u64,
+    pub too_late: u64,
+    pub future_timestamp: u64,
+    pub malformed: u64,
+    pub unknown_enum: u64,
+    pub first_offset: i64,
+    pub last_offset: i64,
+}
+
+#[derive(Debug, Clone, Row, Serialize)]
+pub struct FxRecord {
+    /// `FixedString(3)` columns: three raw bytes each.
+    pub base: [u8; 3],
+    pub quote: [u8; 3],
+    pub event_time: u32,
+    pub event_time_ms: i64,
+    pub rate_e9: i64,
+    pub version: u64,
+}
+
+/// Everything emitted since the last acknowledged write.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub corridors: Vec<CorridorRecord>,
+    pub logistics: Vec<LogisticsRecord>,
+    pub iot: Vec<IotRecord>,
+    pub ledger: Vec<LedgerRecord>,
+    pub fx: Vec<FxRecord>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.corridors.len()
+            + self.logistics.len()
+            + self.iot.len()
+            + self.ledger.len()
+            + self.fx.len()
+    }
+
+    /// A rough size of the pending rows, for the sink's byte limit.
+    pub fn approx_bytes(&self) -> usize {
+        let c: usize = self
+            .corridors
+            .iter()
+            .map(|r| 96 + r.amount_hist_keys.len() * 10 + r.buyers_hll.len())
+            .sum();
+        let l: usize = self
+            .logistics
+            .iter()
+            .map(|r| 96 + r.transit_hist_keys.len() * 10)
+            .sum();
+        let i: usize = self
+            .iot
+            .iter()
+            .map(|r| 80 + r.battery_hist_keys.len() * 10 + r.devices_hll.len())
+            .sum();
+        c + l + i + (self.ledger.len() + self.fx.len()) * 96
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push_corridor(&mut self, topic: &str, r: WindowRow<CorridorKey, CorridorAgg>) {
+        let (keys, counts) = r.agg.amount_hist.to_arrays();
+        self.corridors.push(CorridorRecord {
+            window_start: secs(r.window_start),
+            payer: labels::country(r.key.payer),
+            payee: labels::country(r.key.payee),
+            method: labels::method(r.key.method),
+            channel: labels::channel(r.key.channel),
+            currency: labels::currency(r.key.currency),
+            topic: topic.to_string(),
+            partition: r.partition,
+            version: r.version as u64,
+            payments: r.agg.payments,
+            captured: r.agg.captured,
+            failed: r.agg.failed,
+            refunded: r.agg.refunded,
+            amount_minor: r.agg.amount_minor,
+            amount_min: r.agg.amount_min,
+            amount_max: r.agg.amount_max,
+            amount_hist_keys: keys,
+            amount_hist_counts: counts,
+            buyers_hll: r.agg.buyers.registers(),
+        });
+    }
+
+    pub fn push_logistics(&mut self, topic: &str, r: WindowRow<LogisticsKey, LogisticsAgg>) {
+        let (keys, counts) = r.agg.transit_hist.to_arrays();
+        self.logistics.push(LogisticsRecord {
+            window_start: secs(r.window_start),
+            origin: labels::country(r.key.origin),
+            destination: labels::country(r.key.destination),
+            mode: labels::mode(r.key.mode),
+            topic: topic.to_string(),
+            partition: r.partition,
+            version: r.version as u64,
+            delivered: r.agg.delivered,
+            on_time: r.agg.on_time,
+            transit_ms_sum: r.agg.transit_ms_sum,
+            transit_ms_max: r.agg.transit_ms_max,
+            transit_hist_keys: keys,
+            transit_hist_counts: counts,
+            breaches: r.agg.breaches,
+        });
+    }
+
+    pub fn push_iot(&mut self, topic: &str, r: WindowRow<IotKey, IotAgg>) {
+        let (keys, counts) = r.agg.battery_hist.to_arrays();
+        self.iot.push(IotRecord {
+            window_start: secs(r.window_start),
+            kind: labels::device_kind(r.key.kind),
+            country: labels::country(r.key.country),
+            topic: topic.to_string(),
+            partition: r.partition,
+            version: r.version as u64,
+            readings: r.agg.readings,
+            excursions: r.agg.excursions,
+            silent: r.agg.silent,
+            battery_hist_keys: keys,
+            battery_hist_counts: counts,
+            devices_hll: r.agg.devices.registers(),
+        });
+    }
+
+    pub fn push_ledger(&mut self, topic: &str, l: LedgerRow) {
+        self.ledger.push(LedgerRecord {
+            topic: topic.to_string(),
+            partition: l.partition,
+            window_start: secs(l.window_start),
+            version: l.last_offset as u64,
+            seen: l.seen,
+            aggregated: l.aggregated,
+            corrected_late: l.corrected_late,
+            too_late: l.too_late,
+            future_timestamp: l.future_timestamp,
+            malformed: l.malformed,
+            unknown_enum: l.unknown_enum,
+            first_offset: l.first_offset,
+            last_offset: l.last_offset,
+        });
+    }
+
+    pub fn push_fx(&mut self, q: &tradewind_proto::FxRate, offset: i64) {
+        self.fx.push(FxRecord {
+            base: code3(&labels::currency(q.base)),
+            quote: code3(&labels::currency(q.quote)),
+            event_time: secs(q.event_time),
+            event_time_ms: q.event_time,
+            rate_e9: q.rate_e9,
+            version: offset.max(0) as u64,
+        });
+    }
+}

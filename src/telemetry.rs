@@ -1,0 +1,69 @@
+//! Tradewind's own health: metric names (all of them, here), the
+//! Prometheus recorder with explicit histogram buckets, and a small HTTP
+//! endpoint serving `/metrics`, `/health` and `/ready`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub const CONSUMED_TOTAL: &str = "tradewind_consumed_records_total";
+pub const DECODE_ERRORS_TOTAL: &str = "tradewind_decode_errors_total";
+pub const DLQ_TOTAL: &str = "tradewind_dlq_records_total";
+pub const SINK_BATCH_ROWS: &str = "tradewind_sink_batch_rows";
+pub const SINK_WRITE_SECONDS: &str = "tradewind_sink_write_seconds";
+pub const SINK_RETRIES_TOTAL: &str = "tradewind_sink_retries_total";
+pub const END_TO_END_SECONDS: &str = "tradewind_end_to_end_latency_seconds";
+pub const COMMITS_TOTAL: &str = "tradewind_commits_total";
+
+const SECONDS_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+    86400.0,
+];
+const ROWS_BUCKETS: &[f64] = &[
+    1.0, 10.0, 100.0, 1_000.0, 10_000.0, 50_000.0, 100_000.0, 500_000.0,
+];
+
+pub fn install_recorder() -> Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROWS_BUCKETS)?
+        .install_recorder()
+        .context("installing the metrics recorder")
+}
+
+/// Serves `/metrics`, `/health` (the process is up) and `/ready` (the
+/// consumer is running) until the task is dropped.
+pub async fn serve(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    ready: Arc<AtomicBool>,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "serving /metrics, /health and /ready");
+    loop {
+        let (mut sock, _) = listener.accept().await?;
+        let handle = handle.clone();
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]);
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let (status, body) = match path {
+                "/metrics" => ("200 OK", handle.render()),
+                "/health" => ("200 OK", "ok\n".to_string()),
+                "/ready" if ready.load(Ordering::Relaxed) => ("200 OK", "ready\n".to_string()),
+                "/ready" => ("503 Service Unavailable", "starting\n".to_string()),
+                _ => ("404 Not Found", "not found\n".to_string()),
+            };
+            let resp = format!("HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+            let _ = sock.write_all(resp.as_bytes()).await;
+        });
+    }
+}
