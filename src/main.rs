@@ -37,6 +37,8 @@ enum Command {
     Topics(cmd::topics::TopicsArgs),
     /// Apply the ClickHouse schema migrations.
     Migrate,
+    /// Check the ledger against Kafka offsets, the metric tables and the DLQ.
+    Reconcile,
     /// Print the effective configuration (defaults, file, env and flags merged).
     Config,
 }
@@ -63,6 +65,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Aggregate(args) => cmd::aggregate::run(&cfg, args).await,
         Command::Topics(args) => cmd::topics::run(&cfg, args).await,
         Command::Migrate => cmd::migrate::run(&cfg).await,
+        Command::Reconcile => cmd::reconcile::run(&cfg).await,
         Command::Config => {
             print!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())

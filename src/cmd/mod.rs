@@ -2,5 +2,6 @@
 
 pub mod aggregate;
 pub mod migrate;
+pub mod reconcile;
 pub mod simulate;
 pub mod topics;

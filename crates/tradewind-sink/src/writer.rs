@@ -59,11 +59,7 @@ pub struct Writer {
     cfg: SinkConfig,
 }
 
-async fn insert_all<T>(
-    client: &clickhouse::Client,
-    table: &'static str,
-    rows: &[T],
-) -> Result<()>
+async fn insert_all<T>(client: &clickhouse::Client, table: &'static str, rows: &[T]) -> Result<()>
 where
     T: Serialize + Send + Sync + for<'a> Row<Value<'a> = T>,
 {
