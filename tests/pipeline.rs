@@ -13,42 +13,11 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tradewind_proto::{FxRate, IotReading, LogisticsEvent, Payment, Stream};
 use tradewind_sim::{record_checksum, Generator, Scenario, Truth};
 
+mod common;
+use common::{brokers, clickhouse_url, text, tradewind, unique};
+
 const START: &str = "2026-11-11T00:00:00Z";
 const START_MS: i64 = 1_794_355_200_000;
-
-fn brokers() -> String {
-    std::env::var("TRADEWIND_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn clickhouse_url() -> String {
-    std::env::var("TRADEWIND_CLICKHOUSE__URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
-}
-
-/// A name unique to this test run, for topics and databases.
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("tw_{tag}_{}_{}", std::process::id(), nanos % 1_000_000_000)
-}
-
-fn tradewind(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tradewind"))
-        .args(args)
-        .env("TRADEWIND_KAFKA__BROKERS", brokers())
-        .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
-        .output()
-        .expect("tradewind binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Reads every record of `topic` from the beginning until `expected` arrive.
 fn consume_all(topic: &str, expected: u64) -> Vec<(i32, Vec<u8>, Vec<u8>)> {

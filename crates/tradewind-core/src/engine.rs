@@ -69,8 +69,11 @@ struct Partition<F: Family> {
     /// Watermark up to which windows have been closed.
     closed_wm: i64,
     ledger: OpenLedger,
-    /// Replay bounds after a restore.
+    /// Replay bounds after a restore: the restored checkpoint's highest
+    /// processed offset and frontier. Both carry into later checkpoints, so
+    /// a crash during a replay does not forget what the first life did.
     highest_processed: i64,
+    final_frontier: i64,
     final_watermark: i64,
     last_offset: i64,
 }
@@ -84,6 +87,7 @@ impl<F: Family> Partition<F> {
             closed_wm: NO_TIME,
             ledger: OpenLedger::new(partition),
             highest_processed: -1,
+            final_frontier: NO_TIME,
             final_watermark: NO_TIME,
             last_offset: -1,
         }
@@ -329,13 +333,13 @@ impl<F: Family> Engine<F> {
         Some(Checkpoint {
             restart_offset: restart.0,
             frontier_at_restart: restart.1,
-            frontier_at_checkpoint: part.frontier,
-            highest_processed: part.last_offset,
+            frontier_at_checkpoint: part.frontier.max(part.final_frontier),
+            highest_processed: part.last_offset.max(part.highest_processed),
             ledger_from: part
                 .ledger
                 .anchor()
                 .map(|a| a.0)
-                .unwrap_or(part.last_offset + 1),
+                .unwrap_or_else(|| part.ledger.resume_at(part.last_offset + 1)),
         })
     }
 
@@ -344,6 +348,7 @@ impl<F: Family> Engine<F> {
         let mut p = Partition::new(partition, self.t);
         p.frontier = cp.frontier_at_restart;
         p.highest_processed = cp.highest_processed;
+        p.final_frontier = cp.frontier_at_checkpoint;
         p.final_watermark = if cp.frontier_at_checkpoint == NO_TIME {
             NO_TIME
         } else {

@@ -100,6 +100,12 @@ impl OpenLedger {
         Some(o.row.clone())
     }
 
+    /// Where the ledger resumes when no row is open: `next`, unless a
+    /// restore said rows before a later offset are already final.
+    pub(crate) fn resume_at(&self, next: i64) -> i64 {
+        next.max(self.skip_below)
+    }
+
     /// First offset of the open row and the frontier before it.
     pub(crate) fn anchor(&self) -> Option<(i64, i64)> {
         self.open

@@ -342,42 +342,42 @@ fn run<F: Family>(family: F, events: &[In<F::Event>], slide: i64, flushes: &[boo
     fin
 }
 
-/// Runs up to event `k`, flushes, checkpoints and "crashes"; then restores a
-/// fresh engine from the checkpoint metadata and replays to the end.
+/// Lives of an engine: each one restores from the previous checkpoints,
+/// replays from the restart offsets up to its cut (a global event index,
+/// possibly before the previous life's: a crash during replay), flushes,
+/// checkpoints and "crashes". The last life runs to the end.
 fn crash_and_replay<F: Family>(
     make: impl Fn() -> F,
     events: &[In<F::Event>],
     slide: i64,
-    k: usize,
+    cuts: &[usize],
 ) -> Final<F> {
-    let mut a = Engine::new(&config(slide), make()).unwrap();
     let mut fin = Final::default();
-    for e in &events[..k] {
-        a.process(meta(e), &e.event);
-    }
-    a.flush();
-    fin.absorb(a.take_output());
-    let checkpoints: BTreeMap<i32, _> = (0..2)
-        .filter_map(|p| a.checkpoint(p).map(|c| (p, c)))
-        .collect();
-    drop(a);
-
-    let mut b = Engine::new(&config(slide), make()).unwrap();
-    for (p, cp) in &checkpoints {
-        b.restore(*p, &Checkpoint::from_metadata(&cp.to_metadata()).unwrap());
-    }
-    for e in events {
-        let start = checkpoints
-            .get(&e.partition)
-            .map(|c| c.restart_offset)
-            .unwrap_or(0);
-        if e.offset >= start {
-            b.process(meta(e), &e.event);
-            fin.absorb(b.take_output());
+    let mut checkpoints: BTreeMap<i32, Checkpoint> = BTreeMap::new();
+    let lives = cuts.iter().copied().map(Some).chain([None]);
+    for cut in lives {
+        let mut engine = Engine::new(&config(slide), make()).unwrap();
+        for (p, cp) in &checkpoints {
+            engine.restore(*p, &Checkpoint::from_metadata(&cp.to_metadata()).unwrap());
+        }
+        for e in &events[..cut.unwrap_or(events.len())] {
+            let start = checkpoints
+                .get(&e.partition)
+                .map(|c| c.restart_offset)
+                .unwrap_or(0);
+            if e.offset >= start {
+                engine.process(meta(e), &e.event);
+                fin.absorb(engine.take_output());
+            }
+        }
+        engine.flush();
+        fin.absorb(engine.take_output());
+        for p in 0..2 {
+            if let Some(c) = engine.checkpoint(p) {
+                checkpoints.insert(p, c);
+            }
         }
     }
-    b.flush();
-    fin.absorb(b.take_output());
     fin
 }
 
@@ -401,15 +401,18 @@ fn check_family<F: Family>(
     events: &[In<F::Event>],
     slide: i64,
     flushes: &[bool],
-    cut: f64,
+    cuts: &[f64],
 ) {
     let whole = run(make(), events, slide, flushes);
     let (rows, ledger, rejections) = reference(&make(), events, slide);
     assert_eq!(whole.aggs(), rows);
     assert_eq!(whole.ledger, ledger);
     assert_eq!(whole.rejections, rejections);
-    let k = ((events.len() as f64) * cut) as usize;
-    assert_same(&crash_and_replay(make, events, slide, k), &whole);
+    let cuts: Vec<usize> = cuts
+        .iter()
+        .map(|c| ((events.len() as f64) * c) as usize)
+        .collect();
+    assert_same(&crash_and_replay(make, events, slide, &cuts), &whole);
 }
 
 /// Shipments: a few ids per partition, each with a fixed creation time and
@@ -513,18 +516,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn payments_match_the_reference_and_survive_a_crash(events in payments(), hopping in any::<bool>(), flushes in flush_points(), cut in 0.0..1.0f64) {
-        check_family(|| PaymentCorridors, &events, slide_of(hopping), &flushes, cut);
+    fn payments_match_the_reference_and_survive_a_crash(events in payments(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4)) {
+        check_family(|| PaymentCorridors, &events, slide_of(hopping), &flushes, &cuts);
     }
 
     #[test]
-    fn shipments_match_the_reference_and_survive_a_crash(events in shipments(), hopping in any::<bool>(), flushes in flush_points(), cut in 0.0..1.0f64) {
-        check_family(|| LogisticsSla::new(Duration::from_secs(15), Duration::from_secs(25)), &events, slide_of(hopping), &flushes, cut);
+    fn shipments_match_the_reference_and_survive_a_crash(events in shipments(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4)) {
+        check_family(|| LogisticsSla::new(Duration::from_secs(15), Duration::from_secs(25)), &events, slide_of(hopping), &flushes, &cuts);
     }
 
     #[test]
-    fn devices_match_the_reference_and_survive_a_crash(events in readings(), hopping in any::<bool>(), flushes in flush_points(), cut in 0.0..1.0f64) {
-        check_family(|| IotHealth::new(Duration::from_secs(8), [2.0, 8.0]), &events, slide_of(hopping), &flushes, cut);
+    fn devices_match_the_reference_and_survive_a_crash(events in readings(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4)) {
+        check_family(|| IotHealth::new(Duration::from_secs(8), [2.0, 8.0]), &events, slide_of(hopping), &flushes, &cuts);
     }
 }
 

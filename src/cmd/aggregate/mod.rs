@@ -13,7 +13,7 @@
 mod decode;
 mod pipeline;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,8 @@ use crate::telemetry;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct AggregateArgs {
-    /// Exit (after a final commit) once no record has arrived for this long;
-    /// for batch runs and benchmarks. By default the service runs until
+    /// Exit (after a final commit) once this member holds partitions and no
+    /// record has arrived for this long; for batch runs and benchmarks. By default the service runs until
     /// SIGINT or SIGTERM.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub exit_when_idle: Option<Duration>,
@@ -43,6 +43,8 @@ pub struct AggregateArgs {
 struct Rebalancer {
     pipeline: Arc<Mutex<Pipeline>>,
     failure: Mutex<Option<String>>,
+    /// Partitions currently assigned to this member.
+    assigned: AtomicUsize,
 }
 
 impl ClientContext for Rebalancer {}
@@ -56,12 +58,14 @@ impl ConsumerContext for Rebalancer {
                 *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
             }
             p.revoke(tpl);
+            self.assigned.store(0, Ordering::Relaxed);
             tracing::info!(partitions = tpl.count(), "partitions revoked");
         }
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
+            self.assigned.store(tpl.count(), Ordering::Relaxed);
             tracing::info!(partitions = tpl.count(), "partitions assigned");
         }
     }
@@ -132,6 +136,7 @@ fn consume(
     let ctx = Rebalancer {
         pipeline: pipeline.clone(),
         failure: Mutex::new(None),
+        assigned: AtomicUsize::new(0),
     };
     let consumer: BaseConsumer<Rebalancer> = cfg
         .kafka
