@@ -96,6 +96,33 @@ impl World {
         );
     }
 
+    /// Polls `reconcile` until it reports OK (the group has caught up).
+    fn wait_reconciled(&self, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let (ok, report) = self.try_reconcile();
+            if ok {
+                return report;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "not reconciled after {limit:?}:\n{report}"
+            );
+            pause(1_000);
+        }
+    }
+
+    fn try_reconcile(&self) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
+            .args(self.args(&["reconcile"]))
+            .env("TRADEWIND_KAFKA__BROKERS", brokers())
+            .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
+            .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    }
+
     fn reconcile(&self) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
             .args(self.args(&["reconcile"]))
@@ -302,9 +329,12 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
         child.kill().unwrap(); // SIGKILL: no flush, no commit
         child.wait().unwrap();
     }
-    world.drain("final.log");
+    // A fresh member takes over once the dead ones' sessions expire.
+    let mut last = world.aggregator(&[], "final.log");
+    let report = world.wait_reconciled(Duration::from_secs(120));
+    terminate(&last);
+    assert!(wait_for(&mut last, Duration::from_secs(30)).success());
     assert_metrics_match(&world, &truth).await;
-    let report = world.reconcile();
     assert!(report.contains("OK"), "{report}");
     assert_dlq_matches(&report, &truth);
 }
@@ -320,14 +350,13 @@ async fn a_rebalance_keeps_the_totals_exact() {
     pause(jitter(8, 1_500, 1_000));
     a.kill().unwrap(); // one dies
     a.wait().unwrap();
-    // The survivors finish the work; stop them once nothing new arrives.
-    world.drain("d.log");
+    // The survivors take over its partitions and finish the work.
+    let report = world.wait_reconciled(Duration::from_secs(120));
     for child in [&mut b, &mut c] {
         terminate(child);
         assert!(wait_for(child, Duration::from_secs(30)).success());
     }
     assert_metrics_match(&world, &truth).await;
-    let report = world.reconcile();
     assert_dlq_matches(&report, &truth);
 }
 

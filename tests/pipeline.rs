@@ -4,7 +4,7 @@
 //! uses its own topic prefix and database so they can run in parallel.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
