@@ -21,6 +21,7 @@ struct World {
     db: String,
     group: String,
     dir: PathBuf,
+    ch_url: String,
 }
 
 impl World {
@@ -38,6 +39,7 @@ impl World {
             db: name.clone(),
             group: format!("{name}-group"),
             dir,
+            ch_url: clickhouse_url(),
         }
     }
 
@@ -73,7 +75,7 @@ impl World {
             .args(self.args(&["aggregate"]))
             .args(extra)
             .env("TRADEWIND_KAFKA__BROKERS", brokers())
-            .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
+            .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
             .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
             .env("TRADEWIND_AGGREGATOR__LISTEN", "127.0.0.1:0")
             .env("TRADEWIND_AGGREGATOR__SESSION_TIMEOUT", "6s")
@@ -116,7 +118,7 @@ impl World {
         let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
             .args(self.args(&["reconcile"]))
             .env("TRADEWIND_KAFKA__BROKERS", brokers())
-            .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
+            .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
             .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
             .output()
             .unwrap();
@@ -127,7 +129,7 @@ impl World {
         let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
             .args(self.args(&["reconcile"]))
             .env("TRADEWIND_KAFKA__BROKERS", brokers())
-            .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
+            .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
             .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
             .output()
             .unwrap();
@@ -138,7 +140,7 @@ impl World {
 
     fn client(&self) -> clickhouse::Client {
         clickhouse::Client::default()
-            .with_url(clickhouse_url())
+            .with_url(&self.ch_url)
             .with_database(&self.db)
             .with_validation(false)
     }
@@ -387,4 +389,126 @@ async fn sigterm_drains_and_commits_within_ten_seconds() {
     world.drain("rest.log");
     assert_metrics_match(&world, &truth).await;
     world.reconcile();
+}
+
+/// A ClickHouse server of this test's own (Debian's package, the local
+/// stack's config template), so stopping it disturbs no other test.
+struct PrivateClickHouse {
+    child: Option<Child>,
+    dir: PathBuf,
+    http: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateClickHouse {
+    fn new(dir: &std::path::Path) -> Self {
+        let dir = dir.join("clickhouse");
+        for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let (http, tcp) = (free_port(), free_port());
+        let root = env!("CARGO_MANIFEST_DIR");
+        for file in ["config.xml", "users.xml"] {
+            let template =
+                std::fs::read_to_string(format!("{root}/deploy/local/clickhouse/{file}")).unwrap();
+            let text = template
+                .replace("@STACK_DIR@/clickhouse", dir.to_str().unwrap())
+                .replace("@STACK_DIR@", dir.to_str().unwrap())
+                .replace("@CH_HTTP_PORT@", &http.to_string())
+                .replace("@CH_TCP_PORT@", &tcp.to_string());
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        let mut ch = Self {
+            child: None,
+            dir,
+            http,
+        };
+        ch.start();
+        ch
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.http)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        if s.write_all(b"GET /ping HTTP/1.0\r\n\r\n").is_err() {
+            return false;
+        }
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.contains("Ok.")
+    }
+
+    fn start(&mut self) {
+        let child = Command::new("clickhouse-server")
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("clickhouse-server starts");
+        self.child = Some(child);
+        let started = Instant::now();
+        while !self.answers() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "private ClickHouse did not start"
+            );
+            pause(200);
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate(&c);
+            let _ = wait_for(&mut c, Duration::from_secs(30));
+        }
+    }
+}
+
+impl Drop for PrivateClickHouse {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clickhouse_outage_loses_nothing() {
+    let mut world = World::new("outage");
+    let mut ch = PrivateClickHouse::new(&world.dir);
+    world.ch_url = ch.url();
+    let truth = world.simulate(20_000);
+    let mut agg = world.aggregator(&[], "run.log");
+    pause(1_500);
+    ch.stop();
+    pause(20_000);
+    assert!(
+        agg.try_wait().unwrap().is_none(),
+        "the aggregator died while ClickHouse was down"
+    );
+    ch.start();
+    let report = world.wait_reconciled(Duration::from_secs(120));
+    terminate(&agg);
+    assert!(wait_for(&mut agg, Duration::from_secs(30)).success());
+    assert_metrics_match(&world, &truth).await;
+    assert_dlq_matches(&report, &truth);
 }
