@@ -50,10 +50,15 @@ impl World {
     }
 
     fn simulate(&self, count: u64) -> Truth {
+        self.simulate_at(count, None)
+    }
+
+    /// Simulates `count` records, paced at `rate` per second if given.
+    fn simulate_at(&self, count: u64, rate: Option<u32>) -> Truth {
         let truth = self.dir.join("truth.json");
         let scenario = self.dir.join("scenario.toml");
-        let n = count.to_string();
-        let args = [
+        let (n, r) = (count.to_string(), rate.unwrap_or(0).to_string());
+        let mut args = vec![
             "simulate",
             "--scenario",
             scenario.to_str().unwrap(),
@@ -64,6 +69,9 @@ impl World {
             "--truth",
             truth.to_str().unwrap(),
         ];
+        if rate.is_some() {
+            args.extend(["--rate", &r]);
+        }
         let out = tradewind(&self.args(&args));
         assert!(out.status.success(), "{}", text(&out));
         serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap()
@@ -496,9 +504,22 @@ async fn a_clickhouse_outage_loses_nothing() {
     let mut world = World::new("outage");
     let mut ch = PrivateClickHouse::new(&world.dir);
     world.ch_url = ch.url();
-    let truth = world.simulate(20_000);
+    // Topics exist before the aggregator subscribes; records then flow at
+    // 800/s for 25 s while ClickHouse goes away for 20 s in the middle.
+    let topics = tradewind(&world.args(&["topics"]));
+    assert!(topics.status.success(), "{}", text(&topics));
     let mut agg = world.aggregator(&[], "run.log");
-    pause(1_500);
+    let producer = {
+        let w = World {
+            prefix: world.prefix.clone(),
+            db: world.db.clone(),
+            group: world.group.clone(),
+            dir: world.dir.clone(),
+            ch_url: world.ch_url.clone(),
+        };
+        std::thread::spawn(move || w.simulate_at(20_000, Some(800)))
+    };
+    pause(3_000);
     ch.stop();
     pause(20_000);
     assert!(
@@ -506,7 +527,13 @@ async fn a_clickhouse_outage_loses_nothing() {
         "the aggregator died while ClickHouse was down"
     );
     ch.start();
+    let truth = producer.join().unwrap();
     let report = world.wait_reconciled(Duration::from_secs(120));
+    let log = std::fs::read_to_string(world.dir.join("run.log")).unwrap();
+    assert!(
+        log.contains("retrying"),
+        "the outage should have hit a write"
+    );
     terminate(&agg);
     assert!(wait_for(&mut agg, Duration::from_secs(30)).success());
     assert_metrics_match(&world, &truth).await;
