@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole pipeline on one machine, no Docker: installs what is missing,
-# brings up Kafka and ClickHouse, applies the schema, simulates the default
-# scenario into Kafka and shows the record counts per topic.
+# brings up Kafka and ClickHouse, simulates the default scenario into Kafka,
+# aggregates it into ClickHouse, reconciles, and shows example queries.
 #   COUNT=500000 bash deploy/local/demo.sh      # more records
 #   RATE=2000 bash deploy/local/demo.sh         # paced instead of flat out
 set -euo pipefail
@@ -18,5 +18,22 @@ rate_args=()
 [ -n "${RATE:-}" ] && rate_args=(--rate "$RATE")
 log "simulating ${COUNT:-200000} records into Kafka"
 "$tw" simulate --count "${COUNT:-200000}" "${rate_args[@]}" --truth "$TW_ROOT/.stack/last-run.truth.json"
-"$tw" topics
-log "done. Stop the stack with: bash deploy/local/down.sh"
+"$tw" topics --no-create
+log "aggregating into ClickHouse (exits once idle for 5 s)"
+"$tw" aggregate --exit-when-idle 5s
+log "reconciling the ledger against Kafka, the metric tables and the DLQ"
+"$tw" reconcile
+
+q() {
+  echo
+  echo "-- $1"
+  curl -fsS "http://127.0.0.1:$CH_HTTP_PORT/?database=tradewind" --data-binary "$1 FORMAT PrettyCompactMonoBlock"
+}
+log "example queries (paste them into: clickhouse-client --database tradewind)"
+q "SELECT payer, payee, sum(payments) AS orders, round(sum(failed) / orders, 4) AS failure_rate, round(sum(refunded) / orders, 4) AS refund_rate FROM trade_corridors_merged GROUP BY payer, payee ORDER BY orders DESC LIMIT 10"
+q "SELECT payer, method, sum(payments) AS orders FROM trade_corridors_merged GROUP BY payer, method ORDER BY payer, orders DESC LIMIT 12"
+q "SELECT origin, destination, mode, sum(delivered) AS shipments, round(sum(on_time) / shipments, 3) AS on_time_share, sum(breaches) AS sla_breaches FROM logistics_sla_merged GROUP BY origin, destination, mode HAVING shipments > 0 ORDER BY shipments DESC LIMIT 10"
+q "SELECT kind, country, sum(readings) AS n_readings, sum(excursions) AS n_excursions, sum(silent) AS silent_devices FROM iot_health_merged GROUP BY kind, country ORDER BY n_readings DESC"
+q "SELECT topic, sum(seen) AS n_seen, sum(aggregated) AS n_aggregated, sum(too_late) AS n_too_late, sum(future_timestamp) AS n_future, sum(malformed) AS n_malformed FROM ledger FINAL GROUP BY topic ORDER BY topic"
+echo
+log "done. Stop the stack with: bash deploy/local/down.sh (add --wipe to delete its data)"
