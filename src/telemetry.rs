@@ -17,6 +17,9 @@ pub const SINK_BATCH_ROWS: &str = "tradewind_sink_batch_rows";
 pub const SINK_WRITE_SECONDS: &str = "tradewind_sink_write_seconds";
 pub const SINK_RETRIES_TOTAL: &str = "tradewind_sink_retries_total";
 pub const END_TO_END_SECONDS: &str = "tradewind_end_to_end_latency_seconds";
+/// Kafka record time (when the broker or producer stamped it) to ClickHouse
+/// acknowledgement: the pipeline's own delay, whatever the event times say.
+pub const PIPELINE_SECONDS: &str = "tradewind_pipeline_latency_seconds";
 pub const COMMITS_TOTAL: &str = "tradewind_commits_total";
 
 const SECONDS_BUCKETS: &[f64] = &[

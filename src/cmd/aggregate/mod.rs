@@ -200,11 +200,16 @@ fn consume(
             metrics::counter!(telemetry::COMMITS_TOTAL).increment(1);
         }
     }
-    pipeline
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .commit(&consumer)
-        .context("final commit")?;
-    tracing::info!("committed; leaving the group");
+    let mut p = pipeline.lock().unwrap_or_else(|e| e.into_inner());
+    p.commit(&consumer).context("final commit")?;
+    let h = &p.pipeline_latency;
+    tracing::info!(
+        records = h.len(),
+        p50_ms = h.value_at_quantile(0.5),
+        p99_ms = h.value_at_quantile(0.99),
+        max_ms = h.max(),
+        "committed; leaving the group (pipeline latency: Kafka record time to ClickHouse ack)"
+    );
+    drop(p);
     Ok(())
 }

@@ -55,7 +55,12 @@ pub struct Pipeline {
     active: HashSet<(Stream, i32)>,
     batch: Batch,
     dead: Vec<DeadLetter>,
+    /// Event and Kafka record times of what was folded since the last
+    /// write, for the latency figures once ClickHouse acknowledges it.
     event_times: Vec<i64>,
+    record_times: Vec<i64>,
+    /// Kafka record time to ClickHouse acknowledgement, milliseconds.
+    pub pipeline_latency: hdrhistogram::Histogram<u64>,
     writer: Writer,
     dlq: ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
     rt: tokio::runtime::Handle,
@@ -106,6 +111,8 @@ impl Pipeline {
             batch: Batch::default(),
             dead: Vec::new(),
             event_times: Vec::new(),
+            record_times: Vec::new(),
+            pipeline_latency: hdrhistogram::Histogram::new(3).context("latency histogram")?,
             writer,
             dlq,
             rt,
@@ -190,6 +197,7 @@ impl Pipeline {
             record_time_ms,
         };
         metrics::counter!(tm::CONSUMED_TOTAL, "topic" => stream.as_str()).increment(1);
+        self.record_times.push(record_time_ms);
 
         let rejections = match decode(stream, payload) {
             Err(reason) => {
@@ -329,6 +337,11 @@ impl Pipeline {
         for t in self.event_times.drain(..) {
             metrics::histogram!(tm::END_TO_END_SECONDS)
                 .record((acked_ms - t).max(0) as f64 / 1000.0);
+        }
+        for t in self.record_times.drain(..) {
+            let ms = (acked_ms - t).max(0);
+            metrics::histogram!(tm::PIPELINE_SECONDS).record(ms as f64 / 1000.0);
+            let _ = self.pipeline_latency.record(ms as u64);
         }
 
         let tpl = self.offsets()?;

@@ -1,0 +1,248 @@
+//! Whole-pipeline figures against the local broker and server:
+//! 1. pre-produce the default scenario (5,000,000 records by default);
+//! 2. baseline: a raw rdkafka consumer reads the same topics and does nothing;
+//! 3. `tradewind aggregate`, 1 and then 2 processes, timed from start until
+//!    `tradewind reconcile` says OK;
+//! 4. latency at a steady 50% of the 1-process rate: Kafka record time to
+//!    ClickHouse acknowledgement, p50/p99, as the aggregator reports it.
+//!
+//!   bash deploy/local/up.sh && cargo bench --bench pipeline
+//!   PIPELINE_BENCH_RECORDS=1000000 cargo bench --bench pipeline
+//! It reports numbers; it never fails on speed.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tradewind_kafka::{admin, KafkaConfig};
+
+const EXE: &str = env!("CARGO_BIN_EXE_tradewind");
+
+fn brokers() -> String {
+    std::env::var("TRADEWIND_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn tw(prefix: &str, db: &str, group: &str) -> Command {
+    let mut c = Command::new(EXE);
+    c.args(["--topic-prefix", prefix, "--database", db])
+        .env("TRADEWIND_AGGREGATOR__GROUP_ID", group)
+        .env("TRADEWIND_AGGREGATOR__LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "info,rdkafka=warn");
+    c
+}
+
+fn run_ok(mut c: Command) -> String {
+    let out = c.output().expect("tradewind runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// Reads every record of the four stream topics from the beginning.
+fn raw_consume(prefix: &str, expected: i64) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("{prefix}raw"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let k = KafkaConfig {
+        brokers: brokers(),
+        topic_prefix: prefix.into(),
+        ..KafkaConfig::default()
+    };
+    let mut tpl = TopicPartitionList::new();
+    for s in ["payments", "iot", "logistics", "fx"] {
+        for p in admin::topic_offsets(&k, &k.topic(s)).expect("offsets") {
+            tpl.add_partition_offset(&k.topic(s), p.partition, Offset::Beginning)
+                .unwrap();
+        }
+    }
+    consumer.assign(&tpl).expect("assign");
+    let started = Instant::now();
+    let mut n = 0i64;
+    while n < expected {
+        if let Some(m) = consumer.poll(Duration::from_millis(500)) {
+            m.expect("record");
+            n += 1;
+        }
+    }
+    started.elapsed().as_secs_f64()
+}
+
+fn records_in(prefix: &str) -> i64 {
+    let k = KafkaConfig {
+        brokers: brokers(),
+        topic_prefix: prefix.into(),
+        ..KafkaConfig::default()
+    };
+    ["payments", "iot", "logistics", "fx"]
+        .iter()
+        .flat_map(|s| admin::topic_offsets(&k, &k.topic(s)).expect("offsets"))
+        .map(|p| p.high - p.low)
+        .sum()
+}
+
+fn terminate(children: &mut [Child]) {
+    for c in children.iter() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+    }
+    for c in children.iter_mut() {
+        let _ = c.wait();
+    }
+}
+
+/// Starts `members` aggregators and times them until reconcile says OK.
+fn aggregate(prefix: &str, members: usize) -> f64 {
+    let db = format!("{}_{members}", prefix.trim_end_matches('.'));
+    let group = format!("{db}-group");
+    run_ok({
+        let mut c = tw(prefix, &db, &group);
+        c.arg("migrate");
+        c
+    });
+    let started = Instant::now();
+    let mut children: Vec<Child> = (0..members)
+        .map(|_| {
+            let mut c = tw(prefix, &db, &group);
+            c.arg("aggregate")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c.spawn().expect("aggregator")
+        })
+        .collect();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let mut c = tw(prefix, &db, &group);
+        c.arg("reconcile");
+        if c.output().map(|o| o.status.success()).unwrap_or(false) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "not reconciled in 30 minutes"
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
+    terminate(&mut children);
+    secs
+}
+
+/// One aggregator while records arrive at `rate`/s for `secs`; returns the
+/// aggregator's own p50/p99 report line.
+fn latency(rate: u64, secs: u64) -> String {
+    let prefix = format!("bench_lat_{}.", std::process::id());
+    let db = prefix.trim_end_matches('.').to_string();
+    let group = format!("{db}-group");
+    run_ok({
+        let mut c = tw(&prefix, &db, &group);
+        c.arg("topics");
+        c
+    });
+    let log = std::env::temp_dir().join(format!("{db}.log"));
+    let mut agg = {
+        let mut c = tw(&prefix, &db, &group);
+        c.arg("aggregate")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"));
+        c.spawn().expect("aggregator")
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    run_ok({
+        let mut c = tw(&prefix, &db, &group);
+        c.args([
+            "simulate",
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &format!("{secs}s"),
+            "--start",
+            "now-6d",
+        ]);
+        c
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    terminate(std::slice::from_mut(&mut agg));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let line = text
+        .lines()
+        .find(|l| l.contains("pipeline latency"))
+        .unwrap_or("no latency line")
+        .to_string();
+    // Strip terminal colours for the report.
+    let mut clean = String::new();
+    let mut skip = false;
+    for ch in line.chars() {
+        match (skip, ch) {
+            (_, '\u{1b}') => skip = true,
+            (true, 'm') => skip = false,
+            (true, _) => {}
+            (false, c) => clean.push(c),
+        }
+    }
+    clean
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let k = KafkaConfig {
+        brokers: brokers(),
+        ..KafkaConfig::default()
+    };
+    if let Err(e) = admin::check_reachable(&k) {
+        eprintln!("pipeline bench skipped: {e}");
+        return;
+    }
+    let n: u64 = std::env::var("PIPELINE_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
+    let prefix = format!("bench_pipe_{}.", std::process::id());
+    let db = prefix.trim_end_matches('.').to_string();
+    println!("pre-producing {n} records");
+    run_ok({
+        let mut c = tw(&prefix, &db, "unused");
+        c.args(["simulate", "--count", &n.to_string(), "--start", "now-6d"]);
+        c
+    });
+    let records = records_in(&prefix);
+
+    let raw = raw_consume(&prefix, records);
+    let one = aggregate(&prefix, 1);
+    let two = aggregate(&prefix, 2);
+    let rate = |s: f64| records as f64 / s;
+    println!(
+        "{:<34} {:>10} {:>9} {:>12} {:>9}",
+        "what", "records", "secs", "records/s", "of raw"
+    );
+    println!(
+        "{:<34} {:>10} {:>9.2} {:>12.0} {:>9}",
+        "raw rdkafka consume",
+        records,
+        raw,
+        rate(raw),
+        "100%"
+    );
+    for (label, s) in [
+        ("aggregate, 1 process, to reconcile OK", one),
+        ("aggregate, 2 processes, to reconcile OK", two),
+    ] {
+        println!(
+            "{label:<34} {records:>10} {s:>9.2} {:>12.0} {:>8.0}%",
+            rate(s),
+            100.0 * raw / s
+        );
+    }
+    let steady = (rate(one) / 2.0).max(1.0) as u64;
+    println!("latency at a steady {steady} records/s (50% of the 1-process rate) for 30 s:");
+    println!("  {}", latency(steady, 30));
+}
