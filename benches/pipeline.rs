@@ -206,19 +206,25 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000_000);
-    let prefix = format!("bench_pipe_{}.", std::process::id());
-    let db = prefix.trim_end_matches('.').to_string();
-    println!("pre-producing {n} records");
-    run_ok({
-        let mut c = tw(&prefix, &db, "unused");
-        c.args(["simulate", "--count", &n.to_string(), "--start", "now-6d"]);
-        c
-    });
-    let records = records_in(&prefix);
-
-    let raw = raw_consume(&prefix, records);
-    let one = aggregate(&prefix, 1);
-    let two = aggregate(&prefix, 2);
+    // Each aggregator run gets its own copy of the same records (same seed
+    // and start), so each has its own DLQ and ledger to reconcile.
+    let start = tradewind_sim::clock::wall_now_ms() - 6 * 86_400_000;
+    let prefixes: Vec<String> = (1..=2).map(|i| format!("bench_pipe_{}_{i}.", std::process::id())).collect();
+    for prefix in &prefixes {
+        eprintln!("pre-producing {n} records into {prefix}*");
+        run_ok({
+            let mut c = tw(prefix, "unused", "unused");
+            c.args(["simulate", "--count", &n.to_string(), "--start", &start.to_string()]);
+            c
+        });
+    }
+    let records = records_in(&prefixes[0]);
+    eprintln!("raw consume of {records} records");
+    let raw = raw_consume(&prefixes[0], records);
+    eprintln!("aggregating with 1 process");
+    let one = aggregate(&prefixes[0], 1);
+    eprintln!("aggregating with 2 processes");
+    let two = aggregate(&prefixes[1], 2);
     let rate = |s: f64| records as f64 / s;
     println!(
         "{:<34} {:>10} {:>9} {:>12} {:>9}",
