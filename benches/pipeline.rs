@@ -209,12 +209,20 @@ fn main() {
     // Each aggregator run gets its own copy of the same records (same seed
     // and start), so each has its own DLQ and ledger to reconcile.
     let start = tradewind_sim::clock::wall_now_ms() - 6 * 86_400_000;
-    let prefixes: Vec<String> = (1..=2).map(|i| format!("bench_pipe_{}_{i}.", std::process::id())).collect();
+    let prefixes: Vec<String> = (1..=2)
+        .map(|i| format!("bench_pipe_{}_{i}.", std::process::id()))
+        .collect();
     for prefix in &prefixes {
         eprintln!("pre-producing {n} records into {prefix}*");
         run_ok({
             let mut c = tw(prefix, "unused", "unused");
-            c.args(["simulate", "--count", &n.to_string(), "--start", &start.to_string()]);
+            c.args([
+                "simulate",
+                "--count",
+                &n.to_string(),
+                "--start",
+                &start.to_string(),
+            ]);
             c
         });
     }

@@ -40,45 +40,24 @@ struct In<E> {
 }
 
 fn payments() -> impl Strategy<Value = Vec<In<Payment>>> {
-    // (partition, record-time step, event-time delta, key, amount, status)
-    prop::collection::vec(
-        (
-            0..2i32,
-            0..400i64,
-            -70_000..9_000i64,
-            0..4u8,
-            1..5_000i64,
-            2..5i32,
-        ),
-        1..400,
-    )
-    .prop_map(|raw| {
-        let mut next_offset = [0i64; 2];
-        let mut clock = 1_800_000_000_000i64;
-        raw.into_iter()
-            .map(|(partition, step, delta, key, amount, status)| {
-                clock += step;
-                let offset = next_offset[partition as usize];
-                next_offset[partition as usize] += 1;
-                let payment = Payment {
-                    event_time: clock + delta,
-                    payer_country: 1 + (key % 2) as i32,
-                    payee_country: 1,
-                    method: 1 + (key / 2) as i32,
-                    channel: 2,
-                    currency: 1,
-                    amount_minor: amount,
-                    status,
-                    ..Default::default()
-                };
-                In {
-                    partition,
-                    offset,
-                    record_time: clock,
-                    event: payment,
-                }
-            })
-            .collect()
+    // (partition, record-time step, (event-time delta, key, amount, status))
+    let draw = (
+        0..2i32,
+        0..400i64,
+        (-70_000..9_000i64, 0..4u8, 1..5_000i64, 2..5i32),
+    );
+    prop::collection::vec(draw, 1..400).prop_map(|raw| {
+        sequence(raw, |_, clock, (delta, key, amount, status)| Payment {
+            event_time: clock + delta,
+            payer_country: 1 + (key % 2) as i32,
+            payee_country: 1,
+            method: 1 + (key / 2) as i32,
+            channel: 2,
+            currency: 1,
+            amount_minor: amount,
+            status,
+            ..Default::default()
+        })
     })
 }
 
@@ -418,86 +397,69 @@ fn check_family<F: Family>(
 /// Shipments: a few ids per partition, each with a fixed creation time and
 /// random milestones, so deadlines fire, are disarmed, and arrive out of order.
 fn shipments() -> impl Strategy<Value = Vec<In<LogisticsEvent>>> {
-    prop::collection::vec(
-        (
-            0..2i32,
-            0..400i64,
-            -40_000..9_000i64,
-            0..6u64,
-            0..5i32,
-            0..3u8,
-        ),
-        1..400,
-    )
-    .prop_map(|raw| {
-        let mut next_offset = [0i64; 2];
-        let mut clock = 1_800_000_000_000i64;
-        raw.into_iter()
-            .map(|(partition, step, delta, ship, milestone, mode)| {
-                clock += step;
-                let offset = next_offset[partition as usize];
-                next_offset[partition as usize] += 1;
-                let id = ship * 2 + partition as u64; // one shipment, one partition
-                let event = LogisticsEvent {
-                    shipment_id: id,
-                    event_time: clock + delta,
-                    created_time: 1_800_000_000_000 + (id as i64) * 7_000,
-                    mode: 1 + mode as i32,
-                    origin_country: 1,
-                    destination_country: 1 + (id % 2) as i32,
-                    milestone: 1 + milestone,
-                    ..Default::default()
-                };
-                In {
-                    partition,
-                    offset,
-                    record_time: clock,
-                    event,
-                }
-            })
-            .collect()
+    let draw = (
+        0..2i32,
+        0..400i64,
+        (-40_000..9_000i64, 0..6u64, 0..5i32, 0..3u8),
+    );
+    prop::collection::vec(draw, 1..400).prop_map(|raw| {
+        sequence(raw, |partition, clock, (delta, ship, milestone, mode)| {
+            let id = ship * 2 + partition as u64; // one shipment, one partition
+            LogisticsEvent {
+                shipment_id: id,
+                event_time: clock + delta,
+                created_time: 1_800_000_000_000 + (id as i64) * 7_000,
+                mode: 1 + mode as i32,
+                origin_country: 1,
+                destination_country: 1 + (id % 2) as i32,
+                milestone: 1 + milestone,
+                ..Default::default()
+            }
+        })
     })
 }
 
 /// Readings from a few devices with gaps long enough to go silent.
 fn readings() -> impl Strategy<Value = Vec<In<IotReading>>> {
-    prop::collection::vec(
-        (
-            0..2i32,
-            0..3_000i64,
-            -30_000..9_000i64,
-            0..6u64,
-            -500..1_500i32,
-        ),
-        1..300,
-    )
-    .prop_map(|raw| {
-        let mut next_offset = [0i64; 2];
-        let mut clock = 1_800_000_000_000i64;
-        raw.into_iter()
-            .map(|(partition, step, delta, dev, temp)| {
-                clock += step;
-                let offset = next_offset[partition as usize];
-                next_offset[partition as usize] += 1;
-                let id = dev * 2 + partition as u64;
-                let event = IotReading {
-                    device_id: id,
-                    kind: 1 + (id % 2) as i32,
-                    country: 1,
-                    event_time: clock + delta,
-                    temperature_centi_c: temp,
-                    battery_permille: (id * 100) as u32,
-                    ..Default::default()
-                };
-                In {
-                    partition,
-                    offset,
-                    record_time: clock,
-                    event,
-                }
-            })
-            .collect()
+    let draw = (
+        0..2i32,
+        0..3_000i64,
+        (-30_000..9_000i64, 0..6u64, -500..1_500i32),
+    );
+    prop::collection::vec(draw, 1..300).prop_map(|raw| {
+        sequence(raw, |partition, clock, (delta, dev, temp)| {
+            let id = dev * 2 + partition as u64;
+            IotReading {
+                device_id: id,
+                kind: 1 + (id % 2) as i32,
+                country: 1,
+                event_time: clock + delta,
+                temperature_centi_c: temp,
+                battery_permille: (id * 100) as u32,
+                ..Default::default()
+            }
+        })
     })
+}
+
+/// Gives each draw its partition's next offset and a record time that moves
+/// forward by the draw's step; `make` builds the event at that time.
+fn sequence<R, E>(raw: Vec<(i32, i64, R)>, make: impl Fn(i32, i64, R) -> E) -> Vec<In<E>> {
+    let mut next_offset = [0i64; 2];
+    let mut clock = 1_800_000_000_000i64;
+    raw.into_iter()
+        .map(|(partition, step, rest)| {
+            clock += step;
+            let offset = next_offset[partition as usize];
+            next_offset[partition as usize] += 1;
+            In {
+                partition,
+                offset,
+                record_time: clock,
+                event: make(partition, clock, rest),
+            }
+        })
+        .collect()
 }
 
 fn flush_points() -> impl Strategy<Value = Vec<bool>> {
