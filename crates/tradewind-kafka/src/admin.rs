@@ -98,7 +98,7 @@ pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffs
             });
         }
         for p in t.partitions() {
-            let (low, high) = consumer.fetch_watermarks(topic, p.id(), timeout)?;
+            let (low, high) = watermarks_with_retry(&consumer, topic, p.id(), timeout)?;
             out.push(PartitionOffsets {
                 partition: p.id(),
                 low,
@@ -108,6 +108,39 @@ pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffs
     }
     out.sort_by_key(|p| p.partition);
     Ok(out)
+}
+
+/// Right after a topic is created its partitions may still be electing a
+/// leader; such transient errors are retried until `timeout`.
+fn watermarks_with_retry(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(i64, i64)> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, timeout) {
+            Ok(w) => return Ok(w),
+            Err(e) if std::time::Instant::now() < deadline && is_transient(&e) => {
+                tracing::debug!(%topic, partition, error = %e, "watermarks not ready yet; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownPartition
+        )
+    )
 }
 
 /// Deletes topics (used by tests to clean up after themselves).
