@@ -134,16 +134,9 @@ impl World {
     }
 
     fn reconcile(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
-            .args(self.args(&["reconcile"]))
-            .env("TRADEWIND_KAFKA__BROKERS", brokers())
-            .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
-            .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
-            .output()
-            .unwrap();
-        let t = text(&out);
-        assert!(out.status.success(), "reconcile found differences:\n{t}");
-        t
+        let (ok, report) = self.try_reconcile();
+        assert!(ok, "reconcile found differences:\n{report}");
+        report
     }
 
     fn client(&self) -> clickhouse::Client {
