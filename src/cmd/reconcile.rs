@@ -98,7 +98,7 @@ pub async fn run(cfg: &AppConfig) -> Result<()> {
         .await
         .context("connecting to ClickHouse")?;
     let ch = &conn.client;
-    let timing =
+    let windows_per_event =
         (cfg.core.window_size.as_millis() / cfg.core.window_slide.as_millis().max(1)) as u64;
     let mut problems = Vec::new();
 
@@ -172,9 +172,9 @@ pub async fn run(cfg: &AppConfig) -> Result<()> {
         };
         if let Some(sql) = metric {
             let t: Total = ch.query(sql).bind(&topic).fetch_one().await?;
-            if t.total != aggregated * timing {
+            if t.total != aggregated * windows_per_event {
                 problems.push(format!(
-                    "{topic}: metric tables hold {} events, the ledger aggregated {} (x{timing} windows each)",
+                    "{topic}: metric tables hold {} events, the ledger aggregated {} (x{windows_per_event} windows each)",
                     t.total, aggregated
                 ));
             }

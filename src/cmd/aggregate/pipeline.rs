@@ -21,8 +21,7 @@ use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tradewind_core::{
-    Checkpoint, Engine, Family, IotHealth, LogisticsSla, Output, PaymentCorridors, Reason,
-    SourceMeta, WindowRow,
+    Checkpoint, Engine, IotHealth, LogisticsSla, PaymentCorridors, Reason, SourceMeta,
 };
 use tradewind_proto::Stream;
 use tradewind_sink::{Batch, Writer};
@@ -51,6 +50,8 @@ pub struct Pipeline {
     fx_last: BTreeMap<i32, i64>,
     /// Partitions whose checkpoint has been read since they were assigned.
     restored: HashSet<(Stream, i32)>,
+    /// Records consumed per stream since the last commit.
+    consumed: BTreeMap<Stream, u64>,
     /// Partitions that have seen a record since they were assigned.
     active: HashSet<(Stream, i32)>,
     batch: Batch,
@@ -107,6 +108,7 @@ impl Pipeline {
             logistics: Engine::new(&cfg.core, cfg.core.logistics()).map_err(engines_error)?,
             fx_last: BTreeMap::new(),
             restored: HashSet::new(),
+            consumed: BTreeMap::new(),
             active: HashSet::new(),
             batch: Batch::default(),
             dead: Vec::new(),
@@ -196,7 +198,9 @@ impl Pipeline {
             offset,
             record_time_ms,
         };
-        metrics::counter!(tm::CONSUMED_TOTAL, "topic" => stream.as_str()).increment(1);
+        // Counted locally and published per commit: a labelled metric
+        // lookup per record is too dear on this path.
+        *self.consumed.entry(stream).or_insert(0) += 1;
         self.record_times.push(record_time_ms);
 
         let rejections = match decode(stream, payload) {
@@ -256,26 +260,23 @@ impl Pipeline {
     /// Moves an engine's output into the batch; returns its rejections.
     fn drain(&mut self, stream: Stream) -> Vec<Reason> {
         let topic = self.topics[&stream].clone();
-        fn take<F: Family>(e: &mut Engine<F>) -> Output<F::Key, F::Agg> {
-            e.take_output()
-        }
         let (ledger, rejections) = match stream {
             Stream::Payments => {
-                let out = take(&mut self.payments);
+                let out = self.payments.take_output();
                 out.rows
                     .into_iter()
-                    .for_each(|r: WindowRow<_, _>| self.batch.push_corridor(&topic, r));
+                    .for_each(|r| self.batch.push_corridor(&topic, r));
                 (out.ledger, out.rejections)
             }
             Stream::Iot => {
-                let out = take(&mut self.iot);
+                let out = self.iot.take_output();
                 out.rows
                     .into_iter()
                     .for_each(|r| self.batch.push_iot(&topic, r));
                 (out.ledger, out.rejections)
             }
             Stream::Logistics => {
-                let out = take(&mut self.logistics);
+                let out = self.logistics.take_output();
                 out.rows
                     .into_iter()
                     .for_each(|r| self.batch.push_logistics(&topic, r));
@@ -334,6 +335,9 @@ impl Pipeline {
             metrics::histogram!(tm::SINK_WRITE_SECONDS).record(stats.elapsed.as_secs_f64());
         }
         metrics::counter!(tm::SINK_RETRIES_TOTAL).increment(stats.retries as u64);
+        for (stream, n) in std::mem::take(&mut self.consumed) {
+            metrics::counter!(tm::CONSUMED_TOTAL, "topic" => stream.as_str()).increment(n);
+        }
         for t in self.event_times.drain(..) {
             metrics::histogram!(tm::END_TO_END_SECONDS)
                 .record((acked_ms - t).max(0) as f64 / 1000.0);
