@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "metric_tables",
         sql: include_str!("../migrations/0002_metric_tables.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sparse_hll",
+        sql: include_str!("../migrations/0003_sparse_hll.sql"),
+    },
 ];
 
 const LEDGER_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -11,9 +11,14 @@
 //!   A quantile is read by walking the merged buckets in key order and
 //!   taking `2γ^k/(γ+1)` of the bucket that crosses the rank: relative
 //!   error at most 1% for any value ≥ 1.
-//! - `Hll` → `hll Array(UInt8)` of 4,096 registers; merge with
-//!   `maxForEach(hll)`; estimate with [`Hll::estimate_registers`]
-//!   (standard error about 1.6%).
+//! - `Hll` → `sketch Array(UInt32)`: only the set registers, each packed
+//!   as `index << 8 | rank` ([`Hll::to_packed`]). A row with a handful of
+//!   distinct ids costs a few bytes instead of 4 KiB of dense registers,
+//!   which is what kept ClickHouse busy under load. ClickHouse 18.16 has no
+//!   `maxMap`, so the merge is: collect with `groupUniqArrayArray`, sort
+//!   descending, keep the first entry per index (its highest rank). The
+//!   `*_merged` views do that and also estimate in SQL; the same estimate
+//!   in Rust is [`Hll::estimate_packed`] (standard error about 1.6%).
 
 use std::collections::BTreeMap;
 
@@ -160,6 +165,43 @@ impl Hll {
 
     pub fn estimate(&self) -> f64 {
         Self::estimate_registers(&self.registers())
+    }
+
+    /// The on-disk form: set registers only, as `index << 8 | rank`,
+    /// ascending by index.
+    pub fn to_packed(&self) -> Vec<u32> {
+        if self.dense.is_empty() {
+            return self
+                .sparse
+                .iter()
+                .map(|(i, r)| (*i as u32) << 8 | *r as u32)
+                .collect();
+        }
+        self.dense
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r > 0)
+            .map(|(i, r)| (i as u32) << 8 | *r as u32)
+            .collect()
+    }
+
+    /// Reads the on-disk form back; entries may repeat an index (a union
+    /// of rows), the highest rank wins. Out-of-range indexes are ignored.
+    pub fn from_packed(packed: &[u32]) -> Self {
+        let mut h = Self::default();
+        for p in packed {
+            let idx = (p >> 8) as usize;
+            if idx < HLL_M {
+                h.set(idx, (p & 0xff) as u8);
+            }
+        }
+        h
+    }
+
+    /// Estimate from packed registers, e.g. a `*_merged` view's
+    /// `buyers_hll`. Matches the views' SQL estimate.
+    pub fn estimate_packed(packed: &[u32]) -> f64 {
+        Self::from_packed(packed).estimate()
     }
 
     /// Estimate from raw registers, e.g. the result of `maxForEach(hll)`.

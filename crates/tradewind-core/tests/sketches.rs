@@ -94,3 +94,28 @@ fn sparse_and_dense_hll_forms_agree() {
         small.estimate()
     );
 }
+
+#[test]
+fn packed_hll_form_round_trips_and_unions_like_merge() {
+    let mut small = Hll::default();
+    let mut big = Hll::default();
+    for id in 0..50u64 {
+        small.add(id);
+    }
+    for id in 25..9_000u64 {
+        big.add(id);
+    }
+    for h in [&small, &big] {
+        let packed = h.to_packed();
+        assert!(packed.windows(2).all(|w| w[0] >> 8 < w[1] >> 8), "ascending");
+        assert_eq!(Hll::from_packed(&packed).registers(), h.registers());
+        assert_eq!(Hll::estimate_packed(&packed), h.estimate());
+    }
+    assert!(small.to_packed().len() <= 50, "sparse rows stay small");
+    // A plain union of two rows' entries reads back as their merge.
+    let mut union = small.to_packed();
+    union.extend(big.to_packed());
+    let mut merged = small.clone();
+    merged.merge(&big);
+    assert_eq!(Hll::from_packed(&union).registers(), merged.registers());
+}

@@ -43,7 +43,7 @@ pub struct CorridorRecord {
     pub amount_max: i64,
     pub amount_hist_keys: Vec<i16>,
     pub amount_hist_counts: Vec<u64>,
-    pub buyers_hll: Vec<u8>,
+    pub buyers_sketch: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Row, Serialize)]
@@ -77,7 +77,7 @@ pub struct IotRecord {
     pub silent: u64,
     pub battery_hist_keys: Vec<i16>,
     pub battery_hist_counts: Vec<u64>,
-    pub devices_hll: Vec<u8>,
+    pub devices_sketch: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Row, Serialize)]
@@ -132,7 +132,7 @@ impl Batch {
         let c: usize = self
             .corridors
             .iter()
-            .map(|r| 96 + r.amount_hist_keys.len() * 10 + r.buyers_hll.len())
+            .map(|r| 96 + r.amount_hist_keys.len() * 10 + r.buyers_sketch.len() * 4)
             .sum();
         let l: usize = self
             .logistics
@@ -142,7 +142,7 @@ impl Batch {
         let i: usize = self
             .iot
             .iter()
-            .map(|r| 80 + r.battery_hist_keys.len() * 10 + r.devices_hll.len())
+            .map(|r| 80 + r.battery_hist_keys.len() * 10 + r.devices_sketch.len() * 4)
             .sum();
         c + l + i + (self.ledger.len() + self.fx.len()) * 96
     }
@@ -172,7 +172,7 @@ impl Batch {
             amount_max: r.agg.amount_max,
             amount_hist_keys: keys,
             amount_hist_counts: counts,
-            buyers_hll: r.agg.buyers.registers(),
+            buyers_sketch: r.agg.buyers.to_packed(),
         });
     }
 
@@ -210,7 +210,7 @@ impl Batch {
             silent: r.agg.silent,
             battery_hist_keys: keys,
             battery_hist_counts: counts,
-            devices_hll: r.agg.devices.registers(),
+            devices_sketch: r.agg.devices.to_packed(),
         });
     }
 
