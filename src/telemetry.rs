@@ -30,12 +30,25 @@ const ROWS_BUCKETS: &[f64] = &[
     1.0, 10.0, 100.0, 1_000.0, 10_000.0, 50_000.0, 100_000.0, 500_000.0,
 ];
 
+/// Installs the recorder and, on the current tokio runtime, its upkeep
+/// task: histogram samples wait in buckets until upkeep (or a scrape)
+/// folds them in, so without it an unscraped service would keep every
+/// sample it ever recorded.
 pub fn install_recorder() -> Result<PrometheusHandle> {
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
         .set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROWS_BUCKETS)?
         .install_recorder()
-        .context("installing the metrics recorder")
+        .context("installing the metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// Serves `/metrics`, `/health` (the process is up) and `/ready` (the

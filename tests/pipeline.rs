@@ -159,7 +159,11 @@ fn migrations_apply_to_real_clickhouse_and_twice_is_a_no_op() {
     let db = unique("migrate");
     let first = tradewind(&["migrate", "--database", &db]);
     assert!(first.status.success(), "{}", text(&first));
-    assert!(text(&first).contains("applied [1, 2, 3]"), "{}", text(&first));
+    assert!(
+        text(&first).contains("applied [1, 2, 3]"),
+        "{}",
+        text(&first)
+    );
     let second = tradewind(&["migrate", "--database", &db]);
     assert!(second.status.success(), "{}", text(&second));
     assert!(
@@ -271,7 +275,10 @@ async fn hll_merges_in_views_as_in_rust(ch: &clickhouse::Client) {
     use tradewind_sink::rows::CorridorRecord;
     let ranges = [0u64..40, 20..300, 100..30_000];
     let mut all = Hll::default();
-    let mut insert = ch.insert::<CorridorRecord>("trade_corridors").await.unwrap();
+    let mut insert = ch
+        .insert::<CorridorRecord>("trade_corridors")
+        .await
+        .unwrap();
     for (p, ids) in ranges.into_iter().enumerate() {
         let mut h = Hll::default();
         for id in ids {

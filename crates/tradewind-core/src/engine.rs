@@ -127,6 +127,11 @@ impl<F: Family> Engine<F> {
         })
     }
 
+    /// Whether anything waits to be taken by [`Engine::take_output`].
+    pub fn has_output(&self) -> bool {
+        !(self.out.rows.is_empty() && self.out.ledger.is_empty() && self.out.rejections.is_empty())
+    }
+
     /// Drains everything emitted so far.
     pub fn take_output(&mut self) -> Output<F::Key, F::Agg> {
         std::mem::take(&mut self.out)

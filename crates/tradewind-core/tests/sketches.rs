@@ -107,7 +107,10 @@ fn packed_hll_form_round_trips_and_unions_like_merge() {
     }
     for h in [&small, &big] {
         let packed = h.to_packed();
-        assert!(packed.windows(2).all(|w| w[0] >> 8 < w[1] >> 8), "ascending");
+        assert!(
+            packed.windows(2).all(|w| w[0] >> 8 < w[1] >> 8),
+            "ascending"
+        );
         assert_eq!(Hll::from_packed(&packed).registers(), h.registers());
         assert_eq!(Hll::estimate_packed(&packed), h.estimate());
     }

@@ -108,7 +108,8 @@ pub struct FxRecord {
     pub version: u64,
 }
 
-/// Everything emitted since the last acknowledged write.
+/// Everything emitted since the last acknowledged write. Add rows with the
+/// `push_*` methods, which keep [`Batch::approx_bytes`] current.
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub corridors: Vec<CorridorRecord>,
@@ -116,6 +117,7 @@ pub struct Batch {
     pub iot: Vec<IotRecord>,
     pub ledger: Vec<LedgerRecord>,
     pub fx: Vec<FxRecord>,
+    bytes: usize,
 }
 
 impl Batch {
@@ -127,24 +129,11 @@ impl Batch {
             + self.fx.len()
     }
 
-    /// A rough size of the pending rows, for the sink's byte limit.
+    /// A rough size of the pending rows, for the sink's byte limit. Kept
+    /// as a running sum by the `push_*` methods: the pipeline asks after
+    /// every record, so it must not walk the rows.
     pub fn approx_bytes(&self) -> usize {
-        let c: usize = self
-            .corridors
-            .iter()
-            .map(|r| 96 + r.amount_hist_keys.len() * 10 + r.buyers_sketch.len() * 4)
-            .sum();
-        let l: usize = self
-            .logistics
-            .iter()
-            .map(|r| 96 + r.transit_hist_keys.len() * 10)
-            .sum();
-        let i: usize = self
-            .iot
-            .iter()
-            .map(|r| 80 + r.battery_hist_keys.len() * 10 + r.devices_sketch.len() * 4)
-            .sum();
-        c + l + i + (self.ledger.len() + self.fx.len()) * 96
+        self.bytes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -153,6 +142,8 @@ impl Batch {
 
     pub fn push_corridor(&mut self, topic: &str, r: WindowRow<CorridorKey, CorridorAgg>) {
         let (keys, counts) = r.agg.amount_hist.to_arrays();
+        let buyers = r.agg.buyers.to_packed();
+        self.bytes += 96 + keys.len() * 10 + buyers.len() * 4;
         self.corridors.push(CorridorRecord {
             window_start: secs(r.window_start),
             payer: labels::country(r.key.payer),
@@ -172,12 +163,13 @@ impl Batch {
             amount_max: r.agg.amount_max,
             amount_hist_keys: keys,
             amount_hist_counts: counts,
-            buyers_sketch: r.agg.buyers.to_packed(),
+            buyers_sketch: buyers,
         });
     }
 
     pub fn push_logistics(&mut self, topic: &str, r: WindowRow<LogisticsKey, LogisticsAgg>) {
         let (keys, counts) = r.agg.transit_hist.to_arrays();
+        self.bytes += 96 + keys.len() * 10;
         self.logistics.push(LogisticsRecord {
             window_start: secs(r.window_start),
             origin: labels::country(r.key.origin),
@@ -198,6 +190,8 @@ impl Batch {
 
     pub fn push_iot(&mut self, topic: &str, r: WindowRow<IotKey, IotAgg>) {
         let (keys, counts) = r.agg.battery_hist.to_arrays();
+        let devices = r.agg.devices.to_packed();
+        self.bytes += 80 + keys.len() * 10 + devices.len() * 4;
         self.iot.push(IotRecord {
             window_start: secs(r.window_start),
             kind: labels::device_kind(r.key.kind),
@@ -210,11 +204,12 @@ impl Batch {
             silent: r.agg.silent,
             battery_hist_keys: keys,
             battery_hist_counts: counts,
-            devices_sketch: r.agg.devices.to_packed(),
+            devices_sketch: devices,
         });
     }
 
     pub fn push_ledger(&mut self, topic: &str, l: LedgerRow) {
+        self.bytes += 96;
         self.ledger.push(LedgerRecord {
             topic: topic.to_string(),
             partition: l.partition,
@@ -233,6 +228,7 @@ impl Batch {
     }
 
     pub fn push_fx(&mut self, q: &tradewind_proto::FxRate, offset: i64) {
+        self.bytes += 96;
         self.fx.push(FxRecord {
             base: code3(&labels::currency(q.base)),
             quote: code3(&labels::currency(q.quote)),

@@ -135,11 +135,12 @@ impl Pipeline {
     }
 
     /// Whether enough is pending (rows, bytes or time) to write and commit.
-    pub fn due(&self) -> bool {
+    /// `now` comes from the caller, which reads the clock sparingly.
+    pub fn due(&self, now: Instant) -> bool {
         let cfg = self.writer.config();
         self.batch.len() >= cfg.max_rows
             || self.batch.approx_bytes() >= cfg.max_bytes
-            || self.last_commit.elapsed() >= cfg.flush_interval
+            || now.saturating_duration_since(self.last_commit) >= cfg.flush_interval
     }
 
     /// Reads a newly assigned partition's checkpoint from its committed
@@ -259,6 +260,15 @@ impl Pipeline {
 
     /// Moves an engine's output into the batch; returns its rejections.
     fn drain(&mut self, stream: Stream) -> Vec<Reason> {
+        let pending = match stream {
+            Stream::Payments => self.payments.has_output(),
+            Stream::Iot => self.iot.has_output(),
+            Stream::Logistics => self.logistics.has_output(),
+            Stream::Fx => false,
+        };
+        if !pending {
+            return Vec::new();
+        }
         let topic = self.topics[&stream].clone();
         let (ledger, rejections) = match stream {
             Stream::Payments => {
@@ -338,13 +348,14 @@ impl Pipeline {
         for (stream, n) in std::mem::take(&mut self.consumed) {
             metrics::counter!(tm::CONSUMED_TOTAL, "topic" => stream.as_str()).increment(n);
         }
+        let end_to_end = metrics::histogram!(tm::END_TO_END_SECONDS);
         for t in self.event_times.drain(..) {
-            metrics::histogram!(tm::END_TO_END_SECONDS)
-                .record((acked_ms - t).max(0) as f64 / 1000.0);
+            end_to_end.record((acked_ms - t).max(0) as f64 / 1000.0);
         }
+        let pipeline = metrics::histogram!(tm::PIPELINE_SECONDS);
         for t in self.record_times.drain(..) {
             let ms = (acked_ms - t).max(0);
-            metrics::histogram!(tm::PIPELINE_SECONDS).record(ms as f64 / 1000.0);
+            pipeline.record(ms as f64 / 1000.0);
             let _ = self.pipeline_latency.record(ms as u64);
         }
 
