@@ -35,6 +35,10 @@ pub struct AggregatorConfig {
     /// Kafka session timeout: how soon a dead copy's partitions move to the others.
     #[serde(with = "humantime_serde")]
     pub session_timeout: std::time::Duration,
+    /// How often consumer lag and restart backlog are refreshed on `/metrics`
+    /// (librdkafka's `statistics.interval.ms`); `0s` turns them off.
+    #[serde(with = "humantime_serde")]
+    pub stats_interval: std::time::Duration,
     /// ClickHouse batching and retries.
     pub sink: SinkConfig,
 }
@@ -45,6 +49,7 @@ impl Default for AggregatorConfig {
             group_id: "tradewind-aggregator".into(),
             listen: "127.0.0.1:9464".into(),
             session_timeout: std::time::Duration::from_secs(10),
+            stats_interval: std::time::Duration::from_secs(5),
             sink: SinkConfig::default(),
         }
     }

@@ -21,6 +21,17 @@ pub const END_TO_END_SECONDS: &str = "tradewind_end_to_end_latency_seconds";
 /// acknowledgement: the pipeline's own delay, whatever the event times say.
 pub const PIPELINE_SECONDS: &str = "tradewind_pipeline_latency_seconds";
 pub const COMMITS_TOTAL: &str = "tradewind_commits_total";
+/// Per assigned partition: records not read yet (see `aggregate::lag`).
+pub const CONSUMER_LAG_RECORDS: &str = "tradewind_consumer_lag_records";
+/// Per assigned partition: records a restart would read again.
+pub const RESTART_BACKLOG_RECORDS: &str = "tradewind_restart_backlog_records";
+/// Per assigned partition: wall clock minus the partition's event-time
+/// watermark, published at each commit.
+pub const WATERMARK_LAG_SECONDS: &str = "tradewind_watermark_lag_seconds";
+
+/// Gauges not updated for this long are dropped from `/metrics`: a
+/// partition that moved to another member stops being reported here.
+pub const GAUGE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
@@ -38,6 +49,7 @@ pub fn install_recorder() -> Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
         .set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROWS_BUCKETS)?
+        .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(GAUGE_IDLE))
         .install_recorder()
         .context("installing the metrics recorder")?;
     let upkeep = handle.clone();

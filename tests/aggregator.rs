@@ -78,6 +78,11 @@ impl World {
     }
 
     fn aggregator(&self, extra: &[&str], log: &str) -> Child {
+        self.aggregator_env(extra, log, &[])
+    }
+
+    /// An aggregator with extra environment (applied last, so it wins).
+    fn aggregator_env(&self, extra: &[&str], log: &str, env: &[(&str, &str)]) -> Child {
         let log = std::fs::File::create(self.dir.join(log)).unwrap();
         Command::new(env!("CARGO_BIN_EXE_tradewind"))
             .args(self.args(&["aggregate"]))
@@ -89,6 +94,7 @@ impl World {
             .env("TRADEWIND_AGGREGATOR__SESSION_TIMEOUT", "6s")
             // Late events reach 3h in the scenario; keep them all.
             .env("TRADEWIND_CORE__ALLOWED_LATENESS", "4h")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -531,4 +537,94 @@ async fn a_clickhouse_outage_loses_nothing() {
     assert!(wait_for(&mut agg, Duration::from_secs(30)).success());
     assert_metrics_match(&world, &truth).await;
     assert_dlq_matches(&report, &truth);
+}
+
+/// `GET path` on the aggregator's endpoint: (status line, body).
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(sock, "GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The values of every sample of `name` (exact metric name) in a scrape.
+fn samples(scrape: &str, name: &str) -> Vec<(String, f64)> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let metric = series.split('{').next()?;
+            if metric != name {
+                return None;
+            }
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_endpoint_reports_throughput_lag_and_latency() {
+    let world = World::new("ops");
+    let truth = world.simulate(5_000);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut agg = world.aggregator_env(
+        &[],
+        "run.log",
+        &[
+            ("TRADEWIND_AGGREGATOR__LISTEN", &listen),
+            ("TRADEWIND_AGGREGATOR__STATS_INTERVAL", "500ms"),
+        ],
+    );
+    world.wait_reconciled(Duration::from_secs(120));
+    assert_eq!(http_get(port, "/health").0, "HTTP/1.1 200 OK");
+    assert_eq!(http_get(port, "/ready").0, "HTTP/1.1 200 OK");
+    // Caught up: give the statistics one more interval to say so.
+    pause(1_500);
+    let (status, scrape) = http_get(port, "/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+
+    let consumed: f64 = samples(&scrape, "tradewind_consumed_records_total")
+        .iter()
+        .map(|s| s.1)
+        .sum();
+    let produced: u64 = truth.topics.values().map(|t| t.records).sum();
+    assert_eq!(consumed as u64, produced, "{scrape}");
+    let lag = samples(&scrape, "tradewind_consumer_lag_records");
+    let partitions = lag.iter().filter(|s| s.0.contains("payments")).count();
+    assert!(partitions >= 2, "lag per partition: {lag:?}");
+    assert!(lag.iter().all(|s| s.1 == 0.0), "caught up: {lag:?}");
+    assert!(!samples(&scrape, "tradewind_restart_backlog_records").is_empty());
+    // The scenario started three days ago: watermarks are that far behind.
+    let wm = samples(&scrape, "tradewind_watermark_lag_seconds");
+    assert!(wm.iter().any(|s| s.0.contains("iot")), "{wm:?}");
+    assert!(wm.iter().all(|s| s.1 > 3_600.0), "{wm:?}");
+    let dlq: f64 = samples(&scrape, "tradewind_dlq_records_total")
+        .iter()
+        .map(|s| s.1)
+        .sum();
+    let t = |s: &str| truth.topics[s].poison + truth.topics[s].clock_ahead;
+    assert_eq!(dlq as u64, t("payments") + t("iot") + t("logistics"));
+    for histogram in [
+        "tradewind_sink_batch_rows_count",
+        "tradewind_sink_write_seconds_count",
+        "tradewind_end_to_end_latency_seconds_count",
+        "tradewind_pipeline_latency_seconds_count",
+    ] {
+        let n = samples(&scrape, histogram);
+        assert!(n.iter().any(|s| s.1 > 0.0), "{histogram}: {n:?}");
+    }
+    assert!(
+        scrape.contains("tradewind_pipeline_latency_seconds_bucket{le=\"0.5\"}"),
+        "explicit buckets"
+    );
+    terminate(&agg);
+    assert!(wait_for(&mut agg, Duration::from_secs(30)).success());
 }

@@ -127,6 +127,12 @@ impl<F: Family> Engine<F> {
         })
     }
 
+    /// The event-time watermark of `partition` (ms), once it has one.
+    pub fn watermark(&self, partition: i32) -> Option<i64> {
+        let wm = self.parts.get(&partition)?.watermark(self.t.disorder);
+        (wm != NO_TIME).then_some(wm)
+    }
+
     /// Whether anything waits to be taken by [`Engine::take_output`].
     pub fn has_output(&self) -> bool {
         !(self.out.rows.is_empty() && self.out.ledger.is_empty() && self.out.rejections.is_empty())

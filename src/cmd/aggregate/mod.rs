@@ -11,6 +11,7 @@
 //! stops fetching instead of growing memory.
 
 mod decode;
+mod lag;
 mod pipeline;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,9 +46,14 @@ struct Rebalancer {
     failure: Mutex<Option<String>>,
     /// Partitions currently assigned to this member.
     assigned: AtomicUsize,
+    committed: Arc<lag::Committed>,
 }
 
-impl ClientContext for Rebalancer {}
+impl ClientContext for Rebalancer {
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        lag::publish(&statistics, &self.committed);
+    }
+}
 
 impl ConsumerContext for Rebalancer {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -58,6 +64,7 @@ impl ConsumerContext for Rebalancer {
                 *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
             }
             p.revoke(tpl);
+            self.committed.forget(tpl);
             self.assigned.store(0, Ordering::Relaxed);
             tracing::info!(partitions = tpl.count(), "partitions revoked");
         }
@@ -128,7 +135,14 @@ fn consume(
     stop: Arc<AtomicBool>,
     ready: Arc<AtomicBool>,
 ) -> Result<()> {
-    let pipeline = Arc::new(Mutex::new(Pipeline::new(cfg, writer, rt, stop.clone())?));
+    let committed = Arc::new(lag::Committed::default());
+    let pipeline = Arc::new(Mutex::new(Pipeline::new(
+        cfg,
+        writer,
+        rt,
+        stop.clone(),
+        committed.clone(),
+    )?));
     let topics = pipeline
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -137,6 +151,7 @@ fn consume(
         pipeline: pipeline.clone(),
         failure: Mutex::new(None),
         assigned: AtomicUsize::new(0),
+        committed,
     };
     let consumer: BaseConsumer<Rebalancer> = cfg
         .kafka
@@ -146,6 +161,10 @@ fn consume(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
+        .set(
+            "statistics.interval.ms",
+            cfg.aggregator.stats_interval.as_millis().to_string(),
+        )
         .set(
             "session.timeout.ms",
             cfg.aggregator.session_timeout.as_millis().to_string(),

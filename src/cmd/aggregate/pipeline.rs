@@ -27,6 +27,7 @@ use tradewind_proto::Stream;
 use tradewind_sink::{Batch, Writer};
 
 use super::decode::{decode, Decoded};
+use super::lag::Committed;
 use crate::config::AppConfig;
 use crate::telemetry as tm;
 
@@ -67,6 +68,7 @@ pub struct Pipeline {
     rt: tokio::runtime::Handle,
     stop: Arc<AtomicBool>,
     last_commit: Instant,
+    committed: Arc<Committed>,
 }
 
 fn engines_error(e: tradewind_core::Error) -> anyhow::Error {
@@ -79,6 +81,7 @@ impl Pipeline {
         writer: Writer,
         rt: tokio::runtime::Handle,
         stop: Arc<AtomicBool>,
+        committed: Arc<Committed>,
     ) -> Result<Self> {
         let k = &cfg.kafka;
         let topics = Stream::ALL
@@ -120,6 +123,7 @@ impl Pipeline {
             rt,
             stop,
             last_commit: Instant::now(),
+            committed,
         })
     }
 
@@ -359,6 +363,8 @@ impl Pipeline {
             let _ = self.pipeline_latency.record(ms as u64);
         }
 
+        self.publish_watermark_lag(acked_ms);
+
         let tpl = self.offsets()?;
         if tpl.count() > 0 || !self.dead.is_empty() {
             let group = consumer
@@ -399,9 +405,29 @@ impl Pipeline {
             self.dlq
                 .commit_transaction(Duration::from_secs(30))
                 .context("committing the Kafka transaction")?;
+            self.committed.record(&tpl);
         }
         self.last_commit = Instant::now();
         Ok(())
+    }
+
+    fn publish_watermark_lag(&self, now_ms: i64) {
+        for (stream, partition) in &self.active {
+            let wm = match stream {
+                Stream::Payments => self.payments.watermark(*partition),
+                Stream::Iot => self.iot.watermark(*partition),
+                Stream::Logistics => self.logistics.watermark(*partition),
+                Stream::Fx => None,
+            };
+            if let Some(wm) = wm {
+                let labels = [
+                    ("topic", self.topics[stream].clone()),
+                    ("partition", partition.to_string()),
+                ];
+                metrics::gauge!(tm::WATERMARK_LAG_SECONDS, &labels)
+                    .set((now_ms - wm) as f64 / 1000.0);
+            }
+        }
     }
 
     /// Forgets partitions that were revoked (after [`Pipeline::commit`]).

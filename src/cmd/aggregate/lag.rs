@@ -1,0 +1,86 @@
+//! How far behind this member is, per assigned partition, from librdkafka's
+//! statistics (every `aggregator.stats_interval`):
+//! - consumer lag: records on the broker this member has not read yet
+//!   (last stable offset − next offset handed to the application);
+//! - restart backlog: records a restart would read again (last stable
+//!   offset − committed offset). The committed offset is the engine's
+//!   restart point, which open windows and timers hold back, so this stays
+//!   above zero even when the member is caught up. Offsets are committed
+//!   through the DLQ producer's transaction, which the consumer's own
+//!   statistics never see, so the pipeline reports them in [`Committed`].
+//!
+//! Only partitions whose fetcher is active are published. Gauges of
+//! partitions that moved to another member stop being updated and the
+//! recorder drops them after [`crate::telemetry::GAUGE_IDLE`].
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rdkafka::statistics::Statistics;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::telemetry as tm;
+
+/// The offsets this member last committed, per (topic, partition).
+#[derive(Debug, Default)]
+pub struct Committed(Mutex<HashMap<(String, i32), i64>>);
+
+impl Committed {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a list whose commit Kafka has acknowledged.
+    pub fn record(&self, tpl: &TopicPartitionList) {
+        let mut map = self.map();
+        for e in tpl.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                map.insert((e.topic().to_string(), e.partition()), o);
+            }
+        }
+    }
+
+    /// Forgets partitions that moved to another member.
+    pub fn forget(&self, tpl: &TopicPartitionList) {
+        let mut map = self.map();
+        for e in tpl.elements() {
+            map.remove(&(e.topic().to_string(), e.partition()));
+        }
+    }
+
+    fn get(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.map().get(&(topic.to_string(), partition)).copied()
+    }
+}
+
+/// Publishes the lag gauges from one statistics report.
+pub fn publish(stats: &Statistics, committed: &Committed) {
+    for (topic, t) in &stats.topics {
+        for (partition, p) in &t.partitions {
+            if *partition < 0 || p.fetch_state != "active" {
+                continue;
+            }
+            let head = if p.ls_offset >= 0 {
+                p.ls_offset
+            } else {
+                p.hi_offset
+            };
+            if head < 0 {
+                continue;
+            }
+            let labels = [
+                ("topic", topic.clone()),
+                ("partition", partition.to_string()),
+            ];
+            let read = [p.app_offset, p.committed_offset, p.lo_offset]
+                .into_iter()
+                .find(|o| *o >= 0);
+            if let Some(read) = read {
+                metrics::gauge!(tm::CONSUMER_LAG_RECORDS, &labels).set((head - read).max(0) as f64);
+            }
+            if let Some(c) = committed.get(topic, *partition) {
+                metrics::gauge!(tm::RESTART_BACKLOG_RECORDS, &labels).set((head - c).max(0) as f64);
+            }
+        }
+    }
+}
