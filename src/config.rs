@@ -22,6 +22,7 @@ pub struct AppConfig {
     pub clickhouse: ClickHouseConfig,
     pub core: CoreConfig,
     pub aggregator: AggregatorConfig,
+    pub dashboard: crate::cmd::dashboard::DashboardConfig,
 }
 
 /// `[aggregator]`: the service's own settings.

@@ -39,6 +39,8 @@ enum Command {
     Migrate,
     /// Check the ledger against Kafka offsets, the metric tables and the DLQ.
     Reconcile,
+    /// Serve the trade dashboard (corridor volumes, payment health, delivery SLA, cold chain) over ClickHouse.
+    Dashboard(cmd::dashboard::DashboardArgs),
     /// Print the effective configuration (defaults, file, env and flags merged).
     Config,
 }
@@ -66,6 +68,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Topics(args) => cmd::topics::run(&cfg, args).await,
         Command::Migrate => cmd::migrate::run(&cfg).await,
         Command::Reconcile => cmd::reconcile::run(&cfg).await,
+        Command::Dashboard(args) => cmd::dashboard::run(&cfg, args).await,
         Command::Config => {
             print!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())

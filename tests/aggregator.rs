@@ -543,7 +543,11 @@ async fn a_clickhouse_outage_loses_nothing() {
 fn http_get(port: u16, path: &str) -> (String, String) {
     use std::io::{Read, Write};
     let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(sock, "GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").unwrap();
+    write!(
+        sock,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     sock.read_to_string(&mut resp).unwrap();
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
@@ -570,7 +574,7 @@ fn samples(scrape: &str, name: &str) -> Vec<(String, f64)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn metrics_endpoint_reports_throughput_lag_and_latency() {
+async fn metrics_and_dashboard_report_what_happened() {
     let world = World::new("ops");
     let truth = world.simulate(5_000);
     let port = free_port();
@@ -627,4 +631,83 @@ async fn metrics_endpoint_reports_throughput_lag_and_latency() {
     );
     terminate(&agg);
     assert!(wait_for(&mut agg, Duration::from_secs(30)).success());
+    dashboard_matches_the_truth(&world, &truth);
+}
+
+/// `tradewind dashboard` over everything aggregated: its totals are the
+/// truth's, and the page renders.
+fn dashboard_matches_the_truth(world: &World, truth: &Truth) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = std::fs::File::create(world.dir.join("dashboard.log")).unwrap();
+    let mut dash = Command::new(env!("CARGO_BIN_EXE_tradewind"))
+        .args(world.args(&["dashboard", "--hours", "0", "--listen", &listen]))
+        .env("TRADEWIND_CLICKHOUSE__URL", &world.ch_url)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let (status, body) = loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break http_get(port, "/api/dashboard.json");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "dashboard did not start"
+        );
+        pause(200);
+    };
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let d: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let total = |k: &str| d["totals"][k].as_u64().unwrap();
+    let payments: u64 = truth.payments.iter().map(|r| r.count).sum();
+    assert_eq!(total("payments"), payments);
+    assert_eq!(
+        total("failed"),
+        truth.payments.iter().map(|r| r.failed).sum::<u64>()
+    );
+    assert_eq!(
+        total("delivered"),
+        truth.logistics.iter().map(|r| r.delivered).sum::<u64>()
+    );
+    assert_eq!(
+        total("on_time"),
+        truth.logistics.iter().map(|r| r.on_time).sum::<u64>()
+    );
+    assert_eq!(
+        total("readings"),
+        truth.iot.iter().map(|r| r.readings).sum::<u64>()
+    );
+    assert_eq!(
+        total("excursions"),
+        truth.iot.iter().map(|r| r.excursions).sum::<u64>()
+    );
+    let by_corridor: u64 = d["corridors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["payments"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_corridor, payments);
+    let by_bar: u64 = d["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["payments"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_bar, payments);
+    assert!(d["totals"]["volume_usd"].as_f64().unwrap() > 0.0);
+    let (status, page) = http_get(port, "/");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    for panel in [
+        "Corridor volumes",
+        "Payment health",
+        "Delivery SLA",
+        "Cold chain",
+    ] {
+        assert!(page.contains(panel), "{panel} missing");
+    }
+    dash.kill().unwrap();
+    dash.wait().unwrap();
 }

@@ -1,6 +1,7 @@
 //! One module per `tradewind` subcommand.
 
 pub mod aggregate;
+pub mod dashboard;
 pub mod migrate;
 pub mod reconcile;
 pub mod simulate;

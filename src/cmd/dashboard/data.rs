@@ -1,0 +1,294 @@
+//! What the dashboard shows, read from ClickHouse on every request: the
+//! latest `hours` of event time (ending at the newest window), summed over
+//! `FINAL` rows of the metric tables, and money turned into USD at each
+//! currency's latest FX quote.
+//!
+//! Every query sums versioned rows of the base tables with `FINAL`; that
+//! equals the `*_merged` views' totals and lets ClickHouse prune by
+//! `window_start`, the first column of every sort key. Aliases differ from
+//! column names, which ClickHouse 18.16 needs.
+
+use std::collections::BTreeMap;
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use tradewind_proto::Currency;
+
+/// The timeline's resolution: windows are summed into about this many bars.
+const TIMELINE_BARS: u32 = 120;
+
+/// Everything on the page; also served as JSON at `/api/dashboard.json`.
+#[derive(Debug, Default, Serialize)]
+pub struct Dashboard {
+    /// Unix seconds of the first and last window shown (0, 0 when empty).
+    pub from: u32,
+    pub to: u32,
+    /// Seconds of event time per timeline bar.
+    pub bucket_secs: u32,
+    pub totals: Totals,
+    pub corridors: Vec<Corridor>,
+    pub methods: Vec<MethodHealth>,
+    pub timeline: Vec<Tick>,
+    pub sla: Vec<Sla>,
+    pub cold_chain: Vec<ColdChain>,
+    pub ledger: Vec<LedgerTotals>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    pub payments: u64,
+    pub captured: u64,
+    pub failed: u64,
+    pub refunded: u64,
+    pub volume_usd: f64,
+    pub delivered: u64,
+    pub on_time: u64,
+    pub breaches: u64,
+    pub readings: u64,
+    pub excursions: u64,
+    pub silent: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Corridor {
+    pub payer: String,
+    pub payee: String,
+    pub payments: u64,
+    pub failed: u64,
+    pub volume_usd: f64,
+}
+
+#[derive(Debug, Row, Deserialize, Serialize)]
+pub struct MethodHealth {
+    pub method: String,
+    pub payments: u64,
+    pub captured: u64,
+    pub failed: u64,
+    pub refunded: u64,
+}
+
+#[derive(Debug, Row, Deserialize, Serialize)]
+pub struct Tick {
+    /// Unix seconds where the bar starts.
+    pub start: u32,
+    pub payments: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Row, Deserialize, Serialize)]
+pub struct Sla {
+    pub origin: String,
+    pub destination: String,
+    pub mode: String,
+    pub delivered: u64,
+    pub on_time: u64,
+    pub breaches: u64,
+    pub transit_ms_sum: i64,
+}
+
+#[derive(Debug, Row, Deserialize, Serialize)]
+pub struct ColdChain {
+    pub country: String,
+    pub kind: String,
+    pub readings: u64,
+    pub excursions: u64,
+    pub silent: u64,
+}
+
+#[derive(Debug, Row, Deserialize, Serialize)]
+pub struct LedgerTotals {
+    pub topic: String,
+    pub seen: u64,
+    pub aggregated: u64,
+    pub too_late: u64,
+    pub future_timestamp: u64,
+    pub malformed: u64,
+    pub unknown_enum: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct CorridorMoney {
+    payer: String,
+    payee: String,
+    currency: String,
+    payments: u64,
+    failed: u64,
+    amount_minor: i64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct Quote {
+    currency: String,
+    rate_e9: i64,
+}
+
+/// Minor units of `currency` (a table label such as `JPY`) in USD, at
+/// `rates` (units of the currency per USD, ×10⁹). Unknown rates count as
+/// 1:1 rather than hiding the volume.
+fn usd(minor: i64, currency: &str, rates: &BTreeMap<String, i64>) -> f64 {
+    let digits = Currency::from_str_name(&format!("CURRENCY_{currency}"))
+        .map(Currency::minor_digits)
+        .unwrap_or(2);
+    let units = minor as f64 / 10f64.powi(digits as i32);
+    match rates.get(currency) {
+        Some(r) if *r > 0 => units / (*r as f64 / 1e9),
+        _ => units,
+    }
+}
+
+/// Reads the dashboard for the latest `hours` of data (0: all of it).
+pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Result<Dashboard> {
+    let (first, to): (u32, u32) = ch
+        .query(
+            "SELECT toUInt32(min(window_start)) AS oldest, toUInt32(max(window_start)) AS newest \
+             FROM trade_corridors",
+        )
+        .fetch_one()
+        .await?;
+    // The other tables' windows may start before the first payment window,
+    // so "everything" has no lower bound at all.
+    let from = if hours == 0 {
+        0
+    } else {
+        to.saturating_sub(hours * 3600)
+    };
+    // About TIMELINE_BARS bars, each a whole number of minutes.
+    let bucket = ((to - from.max(first)) / TIMELINE_BARS).div_ceil(60).max(1) * 60;
+    let mut d = Dashboard {
+        from,
+        to,
+        bucket_secs: bucket,
+        ..Default::default()
+    };
+    if to == 0 {
+        return Ok(d);
+    }
+
+    let rates: BTreeMap<String, i64> = ch
+        .query(
+            "SELECT toString(quote) AS currency, argMax(rate_e9, event_time_ms) AS rate \
+             FROM fx_rates FINAL GROUP BY quote",
+        )
+        .fetch_all::<Quote>()
+        .await?
+        .into_iter()
+        .map(|q| (q.currency, q.rate_e9))
+        .collect();
+
+    let money: Vec<CorridorMoney> = ch
+        .query(
+            "SELECT payer, payee, currency, sum(payments) AS n, sum(failed) AS bad, \
+             sum(amount_minor) AS minor FROM trade_corridors FINAL \
+             WHERE window_start >= toDateTime(?) GROUP BY payer, payee, currency",
+        )
+        .bind(from)
+        .fetch_all()
+        .await?;
+    let mut corridors: BTreeMap<(String, String), Corridor> = BTreeMap::new();
+    for m in money {
+        let v = usd(m.amount_minor, &m.currency, &rates);
+        d.totals.volume_usd += v;
+        let c = corridors
+            .entry((m.payer.clone(), m.payee.clone()))
+            .or_insert_with(|| Corridor {
+                payer: m.payer,
+                payee: m.payee,
+                payments: 0,
+                failed: 0,
+                volume_usd: 0.0,
+            });
+        c.payments += m.payments;
+        c.failed += m.failed;
+        c.volume_usd += v;
+    }
+    d.corridors = corridors.into_values().collect();
+    d.corridors
+        .sort_by(|a, b| b.volume_usd.total_cmp(&a.volume_usd));
+
+    d.methods = ch
+        .query(
+            "SELECT method, sum(payments) AS n, sum(captured) AS ok, sum(failed) AS bad, \
+             sum(refunded) AS back FROM trade_corridors FINAL \
+             WHERE window_start >= toDateTime(?) GROUP BY method ORDER BY n DESC",
+        )
+        .bind(from)
+        .fetch_all()
+        .await?;
+    for m in &d.methods {
+        d.totals.payments += m.payments;
+        d.totals.captured += m.captured;
+        d.totals.failed += m.failed;
+        d.totals.refunded += m.refunded;
+    }
+
+    d.timeline = ch
+        .query(
+            "SELECT toUInt32(intDiv(toUInt32(window_start), ?) * ?) AS bucket, sum(payments) AS n, \
+             sum(failed) AS bad FROM trade_corridors FINAL WHERE window_start >= toDateTime(?) \
+             GROUP BY bucket ORDER BY bucket",
+        )
+        .bind(bucket)
+        .bind(bucket)
+        .bind(from)
+        .fetch_all()
+        .await?;
+
+    d.sla = ch
+        .query(
+            "SELECT origin, destination, mode, sum(delivered) AS n, sum(on_time) AS ok, \
+             sum(breaches) AS br, sum(transit_ms_sum) AS transit FROM logistics_sla FINAL \
+             WHERE window_start >= toDateTime(?) GROUP BY origin, destination, mode \
+             HAVING n + br > 0 ORDER BY n DESC",
+        )
+        .bind(from)
+        .fetch_all()
+        .await?;
+    for s in &d.sla {
+        d.totals.delivered += s.delivered;
+        d.totals.on_time += s.on_time;
+        d.totals.breaches += s.breaches;
+    }
+
+    d.cold_chain = ch
+        .query(
+            "SELECT country, kind, sum(readings) AS n, sum(excursions) AS exc, \
+             sum(silent) AS quiet FROM iot_health FINAL \
+             WHERE window_start >= toDateTime(?) GROUP BY country, kind \
+             ORDER BY exc DESC, n DESC",
+        )
+        .bind(from)
+        .fetch_all()
+        .await?;
+    for c in &d.cold_chain {
+        d.totals.readings += c.readings;
+        d.totals.excursions += c.excursions;
+        d.totals.silent += c.silent;
+    }
+
+    d.ledger = ch
+        .query(
+            "SELECT topic, sum(seen) AS n_seen, sum(aggregated) AS n_agg, \
+             sum(too_late) AS n_late, sum(future_timestamp) AS n_future, \
+             sum(malformed) AS n_bad, sum(unknown_enum) AS n_enum \
+             FROM ledger FINAL GROUP BY topic ORDER BY topic",
+        )
+        .fetch_all()
+        .await?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_turns_into_usd_by_minor_digits_and_rate() {
+        let rates = BTreeMap::from([
+            ("JPY".to_string(), 150_000_000_000),
+            ("EUR".into(), 900_000_000),
+        ]);
+        assert!((usd(15_000, "JPY", &rates) - 100.0).abs() < 1e-9);
+        assert!((usd(9_000, "EUR", &rates) - 100.0).abs() < 1e-9);
+        assert!((usd(12_345, "USD", &rates) - 123.45).abs() < 1e-9);
+    }
+}

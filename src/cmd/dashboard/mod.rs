@@ -1,0 +1,134 @@
+//! `tradewind dashboard`: a small web server over ClickHouse's metric
+//! tables. `/` is the page ([`page`]), `/api/dashboard.json` the same
+//! figures as JSON ([`data`]), `/health` answers while the process is up.
+//! Each request reads ClickHouse afresh; nothing is cached.
+
+mod data;
+mod page;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Json, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use crate::config::AppConfig;
+
+/// `[dashboard]`: the web page over ClickHouse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Address the page is served on.
+    pub listen: String,
+    /// How much event time the page covers, ending at the newest window;
+    /// 0 shows everything.
+    pub hours: u32,
+    /// How often the page reloads itself, in seconds.
+    pub refresh_secs: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            hours: 24,
+            refresh_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DashboardArgs {
+    /// Address to serve on (dashboard.listen).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Hours of event time to show, 0 for all (dashboard.hours).
+    #[arg(long, value_name = "HOURS")]
+    pub hours: Option<u32>,
+}
+
+struct Shared {
+    ch: clickhouse::Client,
+    cfg: DashboardConfig,
+    database: String,
+    sla_domestic_h: u64,
+    sla_international_h: u64,
+}
+
+pub async fn run(cfg: &AppConfig, args: DashboardArgs) -> Result<()> {
+    let mut dash = cfg.dashboard.clone();
+    if let Some(l) = args.listen {
+        dash.listen = l;
+    }
+    if let Some(h) = args.hours {
+        dash.hours = h;
+    }
+    let conn = tradewind_clickhouse::connect(&cfg.clickhouse)
+        .await
+        .context("connecting to ClickHouse")?;
+    tradewind_clickhouse::migrate(&conn)
+        .await
+        .context("applying migrations")?;
+    let shared = Arc::new(Shared {
+        ch: conn.client.clone(),
+        database: cfg.clickhouse.database.clone(),
+        sla_domestic_h: cfg.core.sla_domestic.as_secs() / 3600,
+        sla_international_h: cfg.core.sla_international.as_secs() / 3600,
+        cfg: dash.clone(),
+    });
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/api/dashboard.json", get(json))
+        .route("/health", get(|| async { "ok\n" }))
+        .with_state(shared);
+    let listener = tokio::net::TcpListener::bind(&dash.listen)
+        .await
+        .with_context(|| format!("binding dashboard.listen {:?}", dash.listen))?;
+    tracing::info!(
+        url = format!("http://{}/", listener.local_addr()?),
+        "serving the dashboard"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving the dashboard")
+}
+
+fn unavailable(e: clickhouse::error::Error) -> Response {
+    tracing::warn!(error = %e, "dashboard query failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("ClickHouse did not answer: {e}\n"),
+    )
+        .into_response()
+}
+
+async fn index(State(s): State<Arc<Shared>>) -> Response {
+    match data::load(&s.ch, s.cfg.hours).await {
+        Ok(d) => Html(page::render(
+            &d,
+            &page::PageInfo {
+                database: &s.database,
+                hours: s.cfg.hours,
+                refresh_secs: s.cfg.refresh_secs,
+                sla_domestic_h: s.sla_domestic_h,
+                sla_international_h: s.sla_international_h,
+            },
+        ))
+        .into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+async fn json(State(s): State<Arc<Shared>>) -> Response {
+    match data::load(&s.ch, s.cfg.hours).await {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => unavailable(e),
+    }
+}
