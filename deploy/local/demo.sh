@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole pipeline on one machine, no Docker: installs what is missing,
 # brings up Kafka and ClickHouse, simulates the default scenario into Kafka,
-# aggregates it into ClickHouse, reconciles, and shows example queries.
+# aggregates it into ClickHouse, reconciles, shows example queries, then
+# serves the dashboard on http://127.0.0.1:3000/ until Ctrl-C.
 #   COUNT=500000 bash deploy/local/demo.sh      # more records
 #   RATE=2000 bash deploy/local/demo.sh         # paced instead of flat out
+#   DASHBOARD=0 bash deploy/local/demo.sh       # stop after the queries
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$TW_ROOT"
@@ -36,4 +38,10 @@ q "SELECT origin, destination, mode, sum(delivered) AS shipments, round(sum(on_t
 q "SELECT kind, country, sum(readings) AS n_readings, sum(excursions) AS n_excursions, sum(silent) AS silent_devices FROM iot_health_merged GROUP BY kind, country ORDER BY n_readings DESC"
 q "SELECT topic, sum(seen) AS n_seen, sum(aggregated) AS n_aggregated, sum(too_late) AS n_too_late, sum(future_timestamp) AS n_future, sum(malformed) AS n_malformed FROM ledger FINAL GROUP BY topic ORDER BY topic"
 echo
-log "done. Stop the stack with: bash deploy/local/down.sh (add --wipe to delete its data)"
+if [ "${DASHBOARD:-1}" = "0" ]; then
+  log "done. Stop the stack with: bash deploy/local/down.sh (add --wipe to delete its data)"
+  exit 0
+fi
+log "dashboard on http://${DASHBOARD_LISTEN:-127.0.0.1:3000}/ (all data; Ctrl-C stops it, the stack keeps running)"
+log "stop the stack later with: bash deploy/local/down.sh (add --wipe to delete its data)"
+exec "$tw" dashboard --hours 0 --listen "${DASHBOARD_LISTEN:-127.0.0.1:3000}"
