@@ -254,8 +254,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5_000_000);
     // Each aggregator run gets its own copy of the same records (same seed
-    // and start), so each has its own DLQ and ledger to reconcile.
-    let start = tradewind_sim::clock::wall_now_ms() - 6 * 86_400_000;
+    // and start), so each has its own DLQ and ledger to reconcile. The
+    // default scenario makes about 8 events per simulated second; start far
+    // enough back that none lands in the future (which the core rightly
+    // rejects as `future_timestamp`, filling the DLQ instead of the tables).
+    let span_ms = (6 * 86_400_000).max(n as i64 * 500);
+    let start = tradewind_sim::clock::wall_now_ms() - span_ms;
     let prefixes: Vec<String> = (1..=2)
         .map(|i| format!("bench_pipe_{}_{i}.", std::process::id()))
         .collect();
