@@ -518,7 +518,26 @@ async fn a_clickhouse_outage_loses_nothing() {
         };
         std::thread::spawn(move || w.simulate_at(20_000, Some(800)))
     };
-    pause(3_000);
+    // Stop ClickHouse only once the aggregator has written something, so
+    // the outage falls while records flow even on a loaded machine.
+    let ch_client = world.client();
+    let started = Instant::now();
+    loop {
+        let written: u64 = ch_client
+            .query("SELECT count() FROM ledger")
+            .fetch_one()
+            .await
+            .unwrap_or(0);
+        if written > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing written in 60 s"
+        );
+        pause(200);
+    }
+    assert!(!producer.is_finished(), "records should still be flowing");
     ch.stop();
     pause(20_000);
     assert!(
