@@ -18,8 +18,15 @@ tw="$TW_ROOT/target/release/tradewind"
 "$tw" migrate
 rate_args=()
 [ -n "${RATE:-}" ] && rate_args=(--rate "$RATE")
-log "simulating ${COUNT:-200000} records into Kafka"
-"$tw" simulate --count "${COUNT:-200000}" "${rate_args[@]}" --truth "$TW_ROOT/.stack/last-run.truth.json"
+# Spread the records over about four and a half simulated days, whatever
+# COUNT is, so one-day and three-day deliveries land (and some miss their
+# promise) inside the run: the default scenario's 5 events/s would pack
+# 200,000 records into half a day.
+eps=$(awk -v n="${COUNT:-200000}" 'BEGIN { e = n / 400000; if (e > 5) e = 5; printf "%.4f", e }')
+scenario="$TRADEWIND_STACK_DIR/demo-scenario.toml"
+sed "s/^events_per_second = .*/events_per_second = $eps/" "$TW_ROOT/scenarios/default.toml" > "$scenario"
+log "simulating ${COUNT:-200000} records into Kafka ($eps new events per simulated second)"
+"$tw" simulate --scenario "$scenario" --count "${COUNT:-200000}" "${rate_args[@]}" --truth "$TW_ROOT/.stack/last-run.truth.json"
 "$tw" topics --no-create
 log "aggregating into ClickHouse (exits once idle for 5 s)"
 "$tw" aggregate --exit-when-idle 5s
