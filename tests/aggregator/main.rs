@@ -1,0 +1,13 @@
+//! The aggregator against a real Kafka broker and a real ClickHouse server:
+//! simulate a fixed scenario, aggregate it (with `kill -9` crashes, a
+//! rebalance, a SIGTERM), and check ClickHouse's merged metrics against the
+//! simulator's truth exactly, then `tradewind reconcile`.
+//!
+//! One test binary; each module owns one kind of trouble.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod crashes;
+mod ops;
+mod outage;
+mod world;
