@@ -8,11 +8,22 @@
 //! ignores deadlines at or below the watermark, so a forgotten entity
 //! behaves like a remembered one whose deadline has passed; and while any
 //! window it can still fold into is kept, the entity is kept too, so the
-//! checkpoint's restart offset (at most the entity's creation offset)
-//! replays its whole life. Memory is bounded by deadlines, not by the
-//! stream's length. An entity that keeps being extended (a device that
-//! keeps reporting) keeps its creation offset, which holds the restart
-//! offset back; state snapshots are the remedy for that (see the README).
+//! checkpoint's restart offset (at most the entity's anchor) replays what
+//! it needs. Memory is bounded by deadlines, not by the stream's length.
+//!
+//! Anchors. An armed entity (a shipment) stays anchored at the event that
+//! created it, since its deadline depends on that event: it holds the
+//! restart offset back for up to its deadline (state snapshots are the
+//! remedy, see the README). An extended entity (a device) depends only on
+//! the event that set its latest deadline, so an extension may move the
+//! anchor there, which keeps a device that never stops reporting from
+//! holding the restart offset back forever. A replay that starts between
+//! the old anchor and the new one meets the entity's readings from that
+//! stretch first, with lower deadlines; the move is made only if none of
+//! them could fire before the new anchor is replayed (each deadline is
+//! above the watermark at the move). And a deadline that already fired
+//! into a window that is not final yet keeps its old anchor held until that
+//! window is final, so the replay fires it again.
 
 use std::collections::hash_map::{DefaultHasher, Entry};
 use std::collections::{BTreeSet, HashMap};
@@ -47,6 +58,12 @@ struct Entity<T> {
     /// frontier before it: replaying from there rebuilds it exactly.
     anchor: i64,
     frontier_before: i64,
+    /// The lowest deadline of the entity's events after its anchor; the
+    /// anchor may move only while this is above the watermark.
+    since_anchor: i64,
+    /// Earlier anchors still needed: (anchor, frontier_before, expiry) of
+    /// deadlines that fired into windows that are not final yet.
+    held: Vec<(i64, i64, i64)>,
 }
 
 pub(crate) struct Timers<T> {
@@ -103,6 +120,8 @@ impl<T: Clone> Timers<T> {
                         expires,
                         anchor: offset,
                         frontier_before,
+                        since_anchor: i64::MAX,
+                        held: Vec::new(),
                     });
                     self.deadlines.insert((deadline, id));
                     self.expiries.insert((expires, id));
@@ -113,13 +132,30 @@ impl<T: Clone> Timers<T> {
                 if timer.is_none() {
                     e.timer = None;
                 } else if extend && deadline > e.deadline && deadline > wm {
-                    // Pushed out: same entity (same anchor), new deadline.
+                    e.held.retain(|h| h.2 > wm);
+                    if e.timer.is_some() && e.since_anchor > wm {
+                        // No event since the anchor can fire before this
+                        // one is replayed: the state depends on it alone.
+                        if e.fired && e.expires > wm {
+                            e.held.push((e.anchor, e.frontier_before, e.expires));
+                        }
+                        e.anchor = offset;
+                        e.frontier_before = frontier_before;
+                        e.since_anchor = i64::MAX;
+                    } else {
+                        e.since_anchor = e.since_anchor.min(deadline);
+                    }
                     e.deadline = deadline;
                     e.timer = timer;
                     e.fired = false;
                     e.expires = expires;
                     self.deadlines.insert((deadline, id));
                     self.expiries.insert((expires, id));
+                } else if extend && deadline > wm {
+                    // Changes nothing now, but a replay starting after the
+                    // anchor would meet it first. (A deadline at or below
+                    // the watermark is ignored by every replay too.)
+                    e.since_anchor = e.since_anchor.min(deadline);
                 }
             }
         }
@@ -158,7 +194,10 @@ impl<T: Clone> Timers<T> {
     pub(crate) fn earliest_anchor(&self) -> Option<(i64, i64)> {
         self.entities
             .values()
-            .map(|e| (e.anchor, e.frontier_before))
+            .flat_map(|e| {
+                std::iter::once((e.anchor, e.frontier_before))
+                    .chain(e.held.iter().map(|h| (h.0, h.1)))
+            })
             .min_by_key(|a| a.0)
     }
 }

@@ -678,3 +678,43 @@ proptest! {
         prop_assert_eq!(once(), once());
     }
 }
+
+#[test]
+fn a_device_that_keeps_reporting_does_not_hold_the_restart_offset_back() {
+    // One device reporting every second for an hour, in order. Its silence
+    // timer is pushed out by every reading; the restart point must follow
+    // it instead of staying at its first reading.
+    let base = 1_800_000_000_000i64;
+    let mut engine = Engine::new(
+        &config(SIZE),
+        IotHealth::new(Duration::from_secs(8), [2.0, 8.0]),
+    )
+    .unwrap();
+    let n = 3_600i64;
+    for i in 0..n {
+        let e = IotReading {
+            device_id: 42,
+            kind: DeviceKind::SmartMeter as i32,
+            country: 1,
+            event_time: base + i * 1_000,
+            battery_permille: 900,
+            ..Default::default()
+        };
+        let meta = SourceMeta {
+            partition: 0,
+            offset: i,
+            record_time_ms: e.event_time,
+        };
+        engine.process(meta, &e);
+    }
+    engine.flush();
+    let cp = engine.checkpoint(0).unwrap();
+    // Kept windows and lateness reach back SIZE + LATENESS (plus disorder);
+    // nothing should reach back to offset 0.
+    let span = (SIZE + LATENESS + DISORDER) / 1_000 + 2;
+    assert!(
+        cp.restart_offset >= n - span,
+        "restart offset {} is more than {span} readings back",
+        cp.restart_offset
+    );
+}
