@@ -65,15 +65,21 @@ pub fn install_recorder() -> Result<PrometheusHandle> {
 
 /// Serves `/metrics`, `/health` (the process is up) and `/ready` (the
 /// consumer is running) until the task is dropped.
+/// Binds the endpoint's address, so a taken or bad address fails the
+/// service at start rather than leaving it without `/metrics`.
+pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding aggregator.listen {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /health and /ready");
+    Ok(listener)
+}
+
 pub async fn serve(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     handle: PrometheusHandle,
     ready: Arc<AtomicBool>,
 ) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(%addr, "serving /metrics, /health and /ready");
     loop {
         let (mut sock, _) = listener.accept().await?;
         let handle = handle.clone();

@@ -9,16 +9,31 @@ use tradewind_sim::Truth;
 use crate::world::{free_port, pause, terminate, wait_for, World};
 
 /// `GET path` on the aggregator's endpoint: (status line, body).
+/// Retries a few times: a loaded machine can drop a fresh connection.
 fn http_get(port: u16, path: &str) -> (String, String) {
     use std::io::{Read, Write};
-    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        sock,
-        "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    sock.read_to_string(&mut resp).unwrap();
+    let attempt = || -> std::io::Result<String> {
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        write!(
+            sock,
+            "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+        )?;
+        let mut resp = String::new();
+        sock.read_to_string(&mut resp)?;
+        Ok(resp)
+    };
+    let mut tries = 0;
+    let resp = loop {
+        match attempt() {
+            Ok(r) => break r,
+            Err(e) if tries < 5 => {
+                eprintln!("GET {path} on :{port} failed ({e}); retrying");
+                tries += 1;
+                pause(300);
+            }
+            Err(e) => panic!("GET {path} on :{port}: {e}"),
+        }
+    };
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
     (
         head.lines().next().unwrap_or("").to_string(),

@@ -143,18 +143,32 @@ async fn a_clickhouse_outage_loses_nothing() {
     }
     assert!(!producer.is_finished(), "records should still be flowing");
     ch.stop();
-    pause(20_000);
-    assert!(
-        agg.try_wait().unwrap().is_none(),
-        "the aggregator died while ClickHouse was down"
-    );
+    // Down for 20 s, and on a loaded machine longer if need be, until the
+    // aggregator has met the outage (a write failed and is being retried).
+    let down = Instant::now();
+    let log_path = world.dir.join("run.log");
+    let met = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("retrying")
+    };
+    while down.elapsed() < Duration::from_secs(20)
+        || (!met() && down.elapsed() < Duration::from_secs(90))
+    {
+        assert!(
+            agg.try_wait().unwrap().is_none(),
+            "the aggregator died while ClickHouse was down"
+        );
+        pause(500);
+    }
+    let outage = down.elapsed();
     ch.start();
     let truth = producer.join().unwrap();
     let report = world.wait_reconciled(Duration::from_secs(120));
     let log = std::fs::read_to_string(world.dir.join("run.log")).unwrap();
     assert!(
         log.contains("retrying"),
-        "the outage should have hit a write"
+        "no write met the {outage:?} outage:\n{log}"
     );
     terminate(&agg);
     assert!(wait_for(&mut agg, Duration::from_secs(30)).success());

@@ -86,7 +86,8 @@ pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
         .listen
         .parse()
         .with_context(|| format!("aggregator.listen {:?}", cfg.aggregator.listen))?;
-    let server = tokio::spawn(telemetry::serve(addr, handle, ready.clone()));
+    let listener = telemetry::bind(addr).await?;
+    let server = tokio::spawn(telemetry::serve(listener, handle, ready.clone()));
 
     admin::ensure_topics(&cfg.kafka, &cfg.kafka.all_topics())
         .await
