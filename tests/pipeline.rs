@@ -155,6 +155,61 @@ fn simulated_records_round_trip_through_kafka_exactly() {
 }
 
 #[test]
+fn concurrent_migrations_apply_each_version_exactly_once() {
+    // Aggregators scaled out start together on a fresh database.
+    let db = unique("migrate_race");
+    let runs: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_tradewind"))
+                .args(["migrate", "--database", &db])
+                .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = tradewind_clickhouse::ClickHouseConfig {
+            url: clickhouse_url(),
+            database: db.clone(),
+            ..Default::default()
+        };
+        let conn = tradewind_clickhouse::connect(&cfg).await.unwrap();
+        let versions: Vec<u32> = conn
+            .client
+            .query("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all()
+            .await
+            .unwrap();
+        let want: Vec<u32> = tradewind_clickhouse::MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        assert_eq!(versions, want, "each migration recorded once");
+        let locks: u64 = conn
+            .client
+            .query("SELECT count() FROM system.tables WHERE database = ? AND name LIKE 'schema_migration_lock%'")
+            .bind(&db)
+            .fetch_one()
+            .await
+            .unwrap();
+        assert_eq!(locks, 0, "no lock left behind");
+        hll_merges_in_views_as_in_rust(&conn.client).await;
+        conn.client
+            .query(&format!("DROP DATABASE {db}"))
+            .execute()
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
 fn migrations_apply_to_real_clickhouse_and_twice_is_a_no_op() {
     let db = unique("migrate");
     let first = tradewind(&["migrate", "--database", &db]);

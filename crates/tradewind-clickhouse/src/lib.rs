@@ -32,6 +32,17 @@ pub enum Error {
         name: &'static str,
         source: clickhouse::error::Error,
     },
+    #[error(
+        "migration {version:04} ({name}) is being applied by another process and has not \
+         finished in {waited_secs} s; if no other Tradewind process is running, \
+         DROP TABLE {lock} and try again"
+    )]
+    MigrationLocked {
+        version: u32,
+        name: &'static str,
+        lock: String,
+        waited_secs: u64,
+    },
     #[error("ClickHouse query failed: {0}")]
     Query(#[from] clickhouse::error::Error),
 }

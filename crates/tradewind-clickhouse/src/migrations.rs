@@ -1,7 +1,17 @@
 //! Numbered schema migrations, embedded in the binary and applied in order.
 //! Each applied migration is recorded in `schema_migrations`, so applying
-//! them again is a no-op. The SQL must run on ClickHouse 18.16 and 25.x: no
+//! them again is a no-op.
+//!
+//! Several processes may start on a fresh database at once (aggregators
+//! scaled out, tests in parallel). ClickHouse DDL is not transactional and
+//! some statements (`ALTER ... DROP COLUMN`) cannot be repeated, so each
+//! migration is applied under a lock: the process that creates the table
+//! `schema_migration_lock_<version>` applies it and drops the table; the
+//! others wait until `schema_migrations` records it. `CREATE TABLE` of one
+//! name succeeds for exactly one caller. The SQL must run on ClickHouse 18.16 and 25.x: no
 //! `DateTime64`, no `toStartOfInterval`, no `LowCardinality`.
+
+use std::time::{Duration, Instant};
 
 use clickhouse::Row;
 use serde::Deserialize;
@@ -62,39 +72,111 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
-/// Applies every migration not yet recorded in `schema_migrations`.
-pub async fn migrate(conn: &Connection) -> Result<MigrationReport> {
-    let ch = &conn.client;
-    ch.query(LEDGER_TABLE).execute().await?;
-    let done: Vec<u32> = ch
+/// How long a process waits for another one to finish a migration.
+const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+async fn applied(ch: &clickhouse::Client) -> Result<Vec<u32>> {
+    Ok(ch
         .query("SELECT version FROM schema_migrations ORDER BY version")
         .fetch_all::<Applied>()
         .await?
         .into_iter()
         .map(|a| a.version)
-        .collect();
+        .collect())
+}
+
+fn lock_table(version: u32) -> String {
+    format!("schema_migration_lock_{version:04}")
+}
+
+/// Tries to take the lock of migration `version`: true if this process
+/// now holds it, false if another one does.
+async fn try_lock(ch: &clickhouse::Client, version: u32) -> Result<bool> {
+    let sql = format!(
+        "CREATE TABLE {} (taken_at DateTime) ENGINE = Log",
+        lock_table(version)
+    );
+    match ch.query(&sql).execute().await {
+        Ok(()) => Ok(true),
+        // TABLE_ALREADY_EXISTS
+        Err(e) if e.to_string().contains("Code: 57") => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn unlock(ch: &clickhouse::Client, version: u32) -> Result<()> {
+    let sql = format!("DROP TABLE IF EXISTS {}", lock_table(version));
+    ch.query(&sql).execute().await?;
+    Ok(())
+}
+
+async fn apply(ch: &clickhouse::Client, m: &Migration) -> Result<()> {
+    let failed = |source| Error::Migration {
+        version: m.version,
+        name: m.name,
+        source,
+    };
+    for stmt in statements(m.sql) {
+        ch.query(&stmt).execute().await.map_err(failed)?;
+    }
+    ch.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
+        .bind(m.version)
+        .bind(m.name)
+        .execute()
+        .await
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// Applies every migration not yet recorded in `schema_migrations`.
+pub async fn migrate(conn: &Connection) -> Result<MigrationReport> {
+    let ch = &conn.client;
+    ch.query(LEDGER_TABLE).execute().await?;
+    let mut done = applied(ch).await?;
     let mut report = MigrationReport::default();
     for m in MIGRATIONS {
-        if done.contains(&m.version) {
-            report.already_applied.push(m.version);
-            continue;
+        let started = Instant::now();
+        let mut waited = false;
+        loop {
+            if done.contains(&m.version) {
+                report.already_applied.push(m.version);
+                break;
+            }
+            if try_lock(ch, m.version).await? {
+                // Another process may have finished it just before.
+                done = applied(ch).await?;
+                if done.contains(&m.version) {
+                    unlock(ch, m.version).await?;
+                    continue;
+                }
+                let result = apply(ch, m).await;
+                // Released either way, so a retry after a transient
+                // failure is not blocked by a lock nobody holds.
+                unlock(ch, m.version).await?;
+                result?;
+                tracing::info!(version = m.version, name = m.name, "applied migration");
+                report.applied.push(m.version);
+                done.push(m.version);
+                break;
+            }
+            if started.elapsed() >= LOCK_WAIT {
+                return Err(Error::MigrationLocked {
+                    version: m.version,
+                    name: m.name,
+                    lock: lock_table(m.version),
+                    waited_secs: LOCK_WAIT.as_secs(),
+                });
+            }
+            if !waited {
+                tracing::info!(
+                    version = m.version,
+                    "waiting for another process to apply migration"
+                );
+                waited = true;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            done = applied(ch).await?;
         }
-        let failed = |source| Error::Migration {
-            version: m.version,
-            name: m.name,
-            source,
-        };
-        for stmt in statements(m.sql) {
-            ch.query(&stmt).execute().await.map_err(failed)?;
-        }
-        ch.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now())")
-            .bind(m.version)
-            .bind(m.name)
-            .execute()
-            .await
-            .map_err(failed)?;
-        tracing::info!(version = m.version, name = m.name, "applied migration");
-        report.applied.push(m.version);
     }
     Ok(report)
 }
