@@ -14,8 +14,10 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 use tradewind_proto::Currency;
 
-/// The timeline's resolution: windows are summed into about this many bars.
+/// The timeline's resolution: windows are summed into at most about this
+/// many bars, each one of [`NICE_BUCKETS`] long (seconds).
 const TIMELINE_BARS: u32 = 120;
+const NICE_BUCKETS: [u32; 10] = [60, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400];
 
 /// Everything on the page; also served as JSON at `/api/dashboard.json`.
 #[derive(Debug, Default, Serialize)]
@@ -152,8 +154,13 @@ pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Res
     } else {
         to.saturating_sub(hours * 3600)
     };
-    // About TIMELINE_BARS bars, each a whole number of minutes.
-    let bucket = ((to - from.max(first)) / TIMELINE_BARS).div_ceil(60).max(1) * 60;
+    // At most about TIMELINE_BARS bars, each a round length of time.
+    let wanted = (to - from.max(first)) / TIMELINE_BARS;
+    let bucket = NICE_BUCKETS
+        .iter()
+        .copied()
+        .find(|b| *b >= wanted)
+        .unwrap_or(wanted.div_ceil(86_400) * 86_400);
     let mut d = Dashboard {
         from,
         to,

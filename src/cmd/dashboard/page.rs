@@ -101,7 +101,25 @@ fn timeline_svg(d: &Dashboard) -> String {
         );
     }
     svg.push_str("</svg>");
+    let (first, last) = match (d.timeline.first(), d.timeline.last()) {
+        (Some(f), Some(l)) => (utc(f.start), utc(l.start + d.bucket_secs)),
+        _ => Default::default(),
+    };
+    let _ = write!(
+        svg,
+        "<div class=axis><span>{first}</span><span>peak {} payments per bar · red: failed</span><span>{last} UTC</span></div>",
+        max as u64
+    );
     svg
+}
+
+/// `30 min`, `2 h`, `1 d` for a bucket length in seconds.
+fn bucket_len(secs: u32) -> String {
+    match secs {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s => format!("{} min", s / 60),
+    }
 }
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#1d2630;background:#f6f7f9}\
@@ -114,7 +132,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}td.bar{position:relati
 td.bar div{position:absolute;left:0;top:4px;bottom:4px;border-radius:3px}td.bar span{position:relative;padding-left:6px}\
 .blue{background:#9cc3f0}.green{background:#9fdcaa}.red{background:#f2a7a7}.amber{background:#f5d38f}\
 svg.timeline{width:100%;max-width:900px;height:160px;background:#fff;border-radius:8px}rect.ok{fill:#6fa8e8}rect.bad{fill:#e06666}\
-.empty{padding:24px;background:#fff;border-radius:8px}";
+.empty{padding:24px;background:#fff;border-radius:8px}\
+.axis{display:flex;justify-content:space-between;max-width:900px;color:#5b6673;font-size:12px;margin-top:4px}";
 
 /// Renders the page.
 pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
@@ -195,7 +214,7 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     );
     o.push_str("</div>");
 
-    let _ = write!(o, "<h2>Payments per {} min</h2>", d.bucket_secs / 60);
+    let _ = write!(o, "<h2>Payments per {}</h2>", bucket_len(d.bucket_secs));
     o.push_str(&timeline_svg(d));
 
     o.push_str("<h2>Corridor volumes</h2><table><tr><th>corridor</th><th>volume (USD)</th><th>payments</th><th>failed</th></tr>");
