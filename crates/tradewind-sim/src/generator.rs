@@ -118,7 +118,9 @@ pub struct Generator {
     /// large heap; keeping the two apart keeps most sifts shallow.
     followups: BinaryHeap<Reverse<Pending>>,
     seq: u64,
-    ready: VecDeque<SimRecord>,
+    /// Records made but not yet handed out, with the event each encodes
+    /// (none for poison); the truth counts them when they leave.
+    ready: VecDeque<(SimRecord, Option<Event>)>,
     next_id: u64,
     disorder: Disorder,
     truth: TruthBuilder,
@@ -271,42 +273,31 @@ impl Generator {
     }
 
     /// Encodes an event into records (with any duplicate or poison that
-    /// follows it) and tallies the truth.
+    /// follows it); the truth tallies them as they leave ([`Generator::next`]).
     fn report(&mut self, ev: Event, flags: Flags) {
         let mut kb = [0u8; 20];
         let (stream, key, payload) = match &ev {
-            Event::Payment(p) => {
-                self.truth.payment(p, flags);
-                (
-                    Stream::Payments,
-                    decimal_key(p.payment_id, &mut kb).to_vec(),
-                    p.encode_to_vec(),
-                )
-            }
-            Event::Iot(r, excursion) => {
-                self.truth.iot(r, flags, *excursion);
-                (
-                    Stream::Iot,
-                    decimal_key(r.device_id, &mut kb).to_vec(),
-                    r.encode_to_vec(),
-                )
-            }
-            Event::Logistics(e) => {
-                self.truth.logistics(e, flags);
-                (
-                    Stream::Logistics,
-                    decimal_key(e.shipment_id, &mut kb).to_vec(),
-                    e.encode_to_vec(),
-                )
-            }
+            Event::Payment(p) => (
+                Stream::Payments,
+                decimal_key(p.payment_id, &mut kb).to_vec(),
+                p.encode_to_vec(),
+            ),
+            Event::Iot(r, _) => (
+                Stream::Iot,
+                decimal_key(r.device_id, &mut kb).to_vec(),
+                r.encode_to_vec(),
+            ),
+            Event::Logistics(e) => (
+                Stream::Logistics,
+                decimal_key(e.shipment_id, &mut kb).to_vec(),
+                e.encode_to_vec(),
+            ),
             Event::Fx(q) => {
-                self.truth.fx(q, flags);
                 let key =
                     format!("{}/{}", CurrencyName(q.base()), CurrencyName(q.quote())).into_bytes();
                 (Stream::Fx, key, q.encode_to_vec())
             }
         };
-        self.truth.record(stream, &key, &payload, flags, false);
         let record = SimRecord {
             stream,
             key,
@@ -316,26 +307,17 @@ impl Generator {
             flags,
         };
         if self.rng.random::<f64>() < self.disorder.duplicate_rate {
-            let dup_flags = Flags {
-                duplicate: true,
-                ..flags
-            };
-            match &ev {
-                Event::Payment(p) => self.truth.payment(p, dup_flags),
-                Event::Iot(r, x) => self.truth.iot(r, dup_flags, *x),
-                Event::Logistics(e) => self.truth.logistics(e, dup_flags),
-                Event::Fx(q) => self.truth.fx(q, dup_flags),
-            }
-            self.truth
-                .record(stream, &record.key, &record.payload, dup_flags, false);
             let dup = SimRecord {
-                flags: dup_flags,
+                flags: Flags {
+                    duplicate: true,
+                    ..flags
+                },
                 ..record.clone()
             };
-            self.ready.push_back(record);
-            self.ready.push_back(dup);
+            self.ready.push_back((record, Some(ev.clone())));
+            self.ready.push_back((dup, Some(ev)));
         } else {
-            self.ready.push_back(record);
+            self.ready.push_back((record, Some(ev)));
         }
         if self.rng.random::<f64>() < self.disorder.poison_rate {
             self.poison();
@@ -350,16 +332,15 @@ impl Generator {
         let mut payload = vec![0x0F];
         payload.extend((1..len).map(|_| self.rng.random::<u8>()));
         let key = self.rng.random::<u64>().to_string().into_bytes();
-        self.truth
-            .record(stream, &key, &payload, Flags::default(), true);
-        self.ready.push_back(SimRecord {
+        let record = SimRecord {
             stream,
             key,
             payload,
             report_ms: self.now_ms,
             poison: true,
             flags: Flags::default(),
-        });
+        };
+        self.ready.push_back((record, None));
     }
 
     fn fx_tick(&mut self) {
@@ -610,7 +591,18 @@ impl Iterator for Generator {
 
     fn next(&mut self) -> Option<SimRecord> {
         loop {
-            if let Some(r) = self.ready.pop_front() {
+            if let Some((r, ev)) = self.ready.pop_front() {
+                // Tallied as it leaves, so a run cut off by a record count
+                // counts exactly the records it produced.
+                match ev {
+                    Some(Event::Payment(p)) => self.truth.payment(&p, r.flags),
+                    Some(Event::Iot(x, excursion)) => self.truth.iot(&x, r.flags, excursion),
+                    Some(Event::Logistics(e)) => self.truth.logistics(&e, r.flags),
+                    Some(Event::Fx(q)) => self.truth.fx(&q, r.flags),
+                    None => {}
+                }
+                self.truth
+                    .record(r.stream, &r.key, &r.payload, r.flags, r.poison);
                 return Some(r);
             }
             self.advance();

@@ -175,3 +175,36 @@ fn records_leave_in_report_order_with_disordered_event_times() {
     let late = recs.iter().filter(|r| r.flags.late).count();
     assert!(late > 0);
 }
+
+#[test]
+fn truth_counts_exactly_the_records_handed_out_wherever_the_run_stops() {
+    // Duplicates and FX ticks make several records at once; a run cut off
+    // by a record count must not count the ones it never handed out.
+    let s = Scenario::parse(
+        &default_text()
+            .replace("duplicate_rate = 0.002", "duplicate_rate = 0.3")
+            .replace("poison_rate = 0.0005", "poison_rate = 0.1"),
+    )
+    .unwrap();
+    for n in (1..400).step_by(7) {
+        let mut g = Generator::new(&s, 5, START, true).unwrap();
+        let records: Vec<_> = g.by_ref().take(n).collect();
+        let truth = g.truth();
+        assert_eq!(truth.total_records(), n as u64, "cut at {n}");
+        for stream in Stream::ALL {
+            let made = records.iter().filter(|r| r.stream == stream).count() as u64;
+            let t = &truth.topics[stream.as_str()];
+            assert_eq!(t.records, made, "{} cut at {n}", stream.as_str());
+            let dups = records
+                .iter()
+                .filter(|r| r.stream == stream && r.flags.duplicate)
+                .count() as u64;
+            assert_eq!(
+                t.duplicates,
+                dups,
+                "{} duplicates cut at {n}",
+                stream.as_str()
+            );
+        }
+    }
+}
