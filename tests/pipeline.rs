@@ -154,6 +154,23 @@ fn simulated_records_round_trip_through_kafka_exactly() {
     let _ = std::fs::remove_file(truth_path);
 }
 
+async fn connect_db(db: &str) -> tradewind_clickhouse::Connection {
+    let cfg = tradewind_clickhouse::ClickHouseConfig {
+        url: clickhouse_url(),
+        database: db.to_string(),
+        ..Default::default()
+    };
+    tradewind_clickhouse::connect(&cfg).await.unwrap()
+}
+
+async fn drop_db(conn: &tradewind_clickhouse::Connection, db: &str) {
+    conn.client
+        .query(&format!("DROP DATABASE {db}"))
+        .execute()
+        .await
+        .unwrap();
+}
+
 #[test]
 fn concurrent_migrations_apply_each_version_exactly_once() {
     // Aggregators scaled out start together on a fresh database.
@@ -175,12 +192,7 @@ fn concurrent_migrations_apply_each_version_exactly_once() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let cfg = tradewind_clickhouse::ClickHouseConfig {
-            url: clickhouse_url(),
-            database: db.clone(),
-            ..Default::default()
-        };
-        let conn = tradewind_clickhouse::connect(&cfg).await.unwrap();
+        let conn = connect_db(&db).await;
         let versions: Vec<u32> = conn
             .client
             .query("SELECT version FROM schema_migrations ORDER BY version")
@@ -201,11 +213,7 @@ fn concurrent_migrations_apply_each_version_exactly_once() {
             .unwrap();
         assert_eq!(locks, 0, "no lock left behind");
         hll_merges_in_views_as_in_rust(&conn.client).await;
-        conn.client
-            .query(&format!("DROP DATABASE {db}"))
-            .execute()
-            .await
-            .unwrap();
+        drop_db(&conn, &db).await;
     });
 }
 
@@ -229,12 +237,7 @@ fn migrations_apply_to_real_clickhouse_and_twice_is_a_no_op() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let cfg = tradewind_clickhouse::ClickHouseConfig {
-            url: clickhouse_url(),
-            database: db.clone(),
-            ..Default::default()
-        };
-        let conn = tradewind_clickhouse::connect(&cfg).await.unwrap();
+        let conn = connect_db(&db).await;
         let tables: Vec<String> = conn
             .client
             .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")
@@ -262,11 +265,7 @@ fn migrations_apply_to_real_clickhouse_and_twice_is_a_no_op() {
             .unwrap();
         assert_eq!(applied, tradewind_clickhouse::MIGRATIONS.len() as u64);
         hll_merges_in_views_as_in_rust(&conn.client).await;
-        conn.client
-            .query(&format!("DROP DATABASE {db}"))
-            .execute()
-            .await
-            .unwrap();
+        drop_db(&conn, &db).await;
     });
 }
 

@@ -92,12 +92,7 @@ pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
     admin::ensure_topics(&cfg.kafka, &cfg.kafka.all_topics())
         .await
         .context("preparing Kafka topics")?;
-    let conn = tradewind_clickhouse::connect(&cfg.clickhouse)
-        .await
-        .context("connecting to ClickHouse")?;
-    tradewind_clickhouse::migrate(&conn)
-        .await
-        .context("applying migrations")?;
+    let conn = crate::cmd::migrate::connected_and_migrated(cfg).await?;
     let writer = Writer::new(conn.client.clone(), cfg.aggregator.sink.clone());
 
     let token = CancellationToken::new();

@@ -67,12 +67,7 @@ pub async fn run(cfg: &AppConfig, args: DashboardArgs) -> Result<()> {
     if let Some(h) = args.hours {
         dash.hours = h;
     }
-    let conn = tradewind_clickhouse::connect(&cfg.clickhouse)
-        .await
-        .context("connecting to ClickHouse")?;
-    tradewind_clickhouse::migrate(&conn)
-        .await
-        .context("applying migrations")?;
+    let conn = crate::cmd::migrate::connected_and_migrated(cfg).await?;
     let shared = Arc::new(Shared {
         ch: conn.client.clone(),
         database: cfg.clickhouse.database.clone(),
