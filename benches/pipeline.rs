@@ -151,9 +151,10 @@ fn aggregate(prefix: &str, members: usize) -> f64 {
     });
     let started = Instant::now();
     let mut children: Vec<Child> = (0..members)
-        .map(|_| {
+        .map(|i| {
             let mut c = tw(prefix, &db, &group);
             c.arg("aggregate")
+                .env("TRADEWIND_AGGREGATOR__INSTANCE_ID", format!("bench-{i}"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
             c.spawn().expect("aggregator")

@@ -31,6 +31,18 @@ pub struct AppConfig {
 pub struct AggregatorConfig {
     /// Kafka consumer group; every copy of the service in one group shares the partitions.
     pub group_id: String,
+    /// This member's stable identity: its static group membership
+    /// (`group.instance.id`) and its transactional id
+    /// (`tradewind-<group_id>-<instance_id>`). Empty means the host name,
+    /// which is stable for a compose replica or a Kubernetes pod. Two
+    /// running members must not share one: the later one takes over and
+    /// the earlier one stops with an error saying so.
+    pub instance_id: String,
+    /// Join the group as a static member (`group.instance.id`), so a
+    /// restart within `session_timeout` gets the same partitions back
+    /// without a rebalance. A static member does not leave the group when
+    /// it stops; its partitions move after `session_timeout`.
+    pub static_membership: bool,
     /// Address of the `/metrics`, `/health` and `/ready` endpoint.
     pub listen: String,
     /// Kafka session timeout: how soon a dead copy's partitions move to the others.
@@ -48,11 +60,28 @@ impl Default for AggregatorConfig {
     fn default() -> Self {
         Self {
             group_id: "tradewind-aggregator".into(),
+            instance_id: String::new(),
+            static_membership: true,
             listen: "127.0.0.1:9464".into(),
             session_timeout: std::time::Duration::from_secs(10),
             stats_interval: std::time::Duration::from_secs(5),
             sink: SinkConfig::default(),
         }
+    }
+}
+
+impl AggregatorConfig {
+    /// `instance_id`, or the host name when it is empty.
+    pub fn instance_id(&self) -> String {
+        if !self.instance_id.is_empty() {
+            return self.instance_id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "tradewind".into())
     }
 }
 

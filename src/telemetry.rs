@@ -29,9 +29,21 @@ pub const RESTART_BACKLOG_RECORDS: &str = "tradewind_restart_backlog_records";
 /// watermark, published at each commit.
 pub const WATERMARK_LAG_SECONDS: &str = "tradewind_watermark_lag_seconds";
 
-/// Gauges not updated for this long are dropped from `/metrics`: a
-/// partition that moved to another member stops being reported here.
-pub const GAUGE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+/// Seconds since ClickHouse last acknowledged everything pending.
+pub const SINK_LAST_SUCCESS_AGE_SECONDS: &str = "tradewind_sink_last_success_age_seconds";
+/// 1 for the member's current state (`running`, `sink_blocked`,
+/// `rejoining`), 0 for the others.
+pub const MEMBER_STATE: &str = "tradewind_member_state";
+/// Recoveries from a Kafka fault inside the process.
+pub const RECOVERIES_TOTAL: &str = "tradewind_recoveries_total";
+/// Dead letters whose payload was cut to fit the DLQ topic.
+pub const DLQ_TRUNCATED_TOTAL: &str = "tradewind_dlq_truncated_total";
+
+/// Gauges not updated for this long (at least; longer when statistics come
+/// less often) are dropped from `/metrics`: a partition that moved to
+/// another member stops being reported here. Live partitions' gauges are
+/// refreshed every second or every statistics report, so they never lapse.
+const GAUGE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
@@ -45,11 +57,12 @@ const ROWS_BUCKETS: &[f64] = &[
 /// task: histogram samples wait in buckets until upkeep (or a scrape)
 /// folds them in, so without it an unscraped service would keep every
 /// sample it ever recorded.
-pub fn install_recorder() -> Result<PrometheusHandle> {
+pub fn install_recorder(stats_interval: std::time::Duration) -> Result<PrometheusHandle> {
+    let idle = GAUGE_IDLE.max(stats_interval * 3);
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
         .set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROWS_BUCKETS)?
-        .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(GAUGE_IDLE))
+        .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(idle))
         .install_recorder()
         .context("installing the metrics recorder")?;
     let upkeep = handle.clone();

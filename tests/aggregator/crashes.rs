@@ -31,10 +31,10 @@ async fn crashes_lose_nothing_and_count_nothing_twice() {
 async fn a_rebalance_keeps_the_totals_exact() {
     let world = World::new("rebalance");
     let truth = world.simulate(20_000);
-    let mut a = world.aggregator(&[], "a.log");
-    let mut b = world.aggregator(&[], "b.log");
+    let mut a = world.aggregator_as("a", "a.log");
+    let mut b = world.aggregator_as("b", "b.log");
     pause(jitter(7, 1_500, 1_000));
-    let mut c = world.aggregator(&[], "c.log"); // a third joins
+    let mut c = world.aggregator_as("c", "c.log"); // a third joins
     pause(jitter(8, 1_500, 1_000));
     a.kill().unwrap(); // one dies
     a.wait().unwrap();

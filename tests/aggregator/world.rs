@@ -75,8 +75,15 @@ impl World {
         serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap()
     }
 
+    /// An aggregator with the world's default identity (`m0`): each one
+    /// started this way succeeds the last at once.
     pub fn aggregator(&self, extra: &[&str], log: &str) -> Child {
         self.aggregator_env(extra, log, &[])
+    }
+
+    /// An aggregator with its own identity, to run beside others.
+    pub fn aggregator_as(&self, instance: &str, log: &str) -> Child {
+        self.aggregator_env(&[], log, &[("TRADEWIND_AGGREGATOR__INSTANCE_ID", instance)])
     }
 
     /// An aggregator with extra environment (applied last, so it wins).
@@ -90,6 +97,7 @@ impl World {
             .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
             .env("TRADEWIND_AGGREGATOR__LISTEN", "127.0.0.1:0")
             .env("TRADEWIND_AGGREGATOR__SESSION_TIMEOUT", "6s")
+            .env("TRADEWIND_AGGREGATOR__INSTANCE_ID", "m0")
             // Late events reach 3h in the scenario; keep them all.
             .env("TRADEWIND_CORE__ALLOWED_LATENESS", "4h")
             .envs(env.iter().copied())

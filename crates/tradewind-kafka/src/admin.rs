@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -76,6 +76,33 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(String, i32)]) -> Resul
         }
     }
     Ok(())
+}
+
+/// The largest record each topic accepts (`max.message.bytes`, which falls
+/// back to the broker's `message.max.bytes`), by topic name. A topic the
+/// broker does not describe is left out.
+pub async fn max_message_bytes(
+    cfg: &KafkaConfig,
+    topics: &[String],
+) -> Result<std::collections::BTreeMap<String, usize>> {
+    let admin: AdminClient<DefaultClientContext> = cfg.client_config().create()?;
+    let opts = AdminOptions::new().request_timeout(Some(cfg.connect_timeout));
+    let specs: Vec<ResourceSpecifier<'_>> = topics
+        .iter()
+        .map(|t| ResourceSpecifier::Topic(t.as_str()))
+        .collect();
+    let mut out = std::collections::BTreeMap::new();
+    for (topic, result) in topics.iter().zip(admin.describe_configs(&specs, &opts).await?) {
+        let Ok(resource) = result else { continue };
+        let value = resource
+            .get("max.message.bytes")
+            .and_then(|e| e.value.as_deref())
+            .and_then(|v| v.parse::<usize>().ok());
+        if let Some(v) = value {
+            out.insert(topic.clone(), v);
+        }
+    }
+    Ok(out)
 }
 
 /// Watermarks of every partition of `topic`.

@@ -25,6 +25,9 @@ pub struct KafkaConfig {
     pub connect_timeout: Duration,
     /// Extra librdkafka producer properties; they override Tradewind's defaults.
     pub producer: BTreeMap<String, String>,
+    /// Extra librdkafka consumer properties; they override Tradewind's
+    /// defaults ([`CONSUMER_DEFAULTS`]).
+    pub consumer: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +61,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             connect_timeout: Duration::from_secs(10),
             producer: BTreeMap::new(),
+            consumer: BTreeMap::new(),
         }
     }
 }
@@ -76,6 +80,24 @@ const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.idempotence", "true"),
     ("partitioner", "murmur2_random"),
     ("message.timeout.ms", "120000"),
+];
+
+/// Tradewind's consumer defaults. They bound what a member holds in memory
+/// before the core sees it, and keep the fetcher busy:
+/// - `queued.max.messages.kbytes`: at most 32 MiB of prefetched records in
+///   the consumer's local queue, whatever the number of partitions (the
+///   librdkafka default is 64 MiB);
+/// - `fetch.max.bytes` / `max.partition.fetch.bytes`: 50 MiB per fetch and
+///   1 MiB per partition per fetch (librdkafka's defaults, stated here). A
+///   record batch larger than either is still fetched whole, so an oversize
+///   record never stalls a partition;
+/// - `fetch.queue.backoff.ms`: refill a partition's queue after 10 ms
+///   instead of librdkafka's 1,000 ms, which otherwise caps a fast consumer.
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("queued.max.messages.kbytes", "32768"),
+    ("fetch.max.bytes", "52428800"),
+    ("max.partition.fetch.bytes", "1048576"),
+    ("fetch.queue.backoff.ms", "10"),
 ];
 
 impl KafkaConfig {
@@ -116,6 +138,19 @@ impl KafkaConfig {
             c.set(*k, *v);
         }
         for (k, v) in &self.producer {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The base consumer config: [`CONSUMER_DEFAULTS`], then `consumer`'s
+    /// overrides. The caller adds the group and commit settings.
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut c = self.client_config();
+        for (k, v) in CONSUMER_DEFAULTS {
+            c.set(*k, *v);
+        }
+        for (k, v) in &self.consumer {
             c.set(k, v);
         }
         c

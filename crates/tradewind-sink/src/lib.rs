@@ -9,7 +9,7 @@ pub mod rows;
 pub mod writer;
 
 pub use rows::Batch;
-pub use writer::{SinkConfig, WriteStats, Writer};
+pub use writer::{Backoff, SinkConfig, WriteStats, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -18,8 +18,8 @@ pub enum Error {
         table: &'static str,
         source: clickhouse::error::Error,
     },
-    #[error("the sink was stopped while ClickHouse was failing")]
-    Stopped,
+    #[error("a ClickHouse write did not finish within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,14 +1,14 @@
-//! Acknowledged, retried writes of a [`Batch`]. Each table's rows go in one
-//! `INSERT`; a failure retries the whole batch with exponential backoff and
-//! jitter until ClickHouse accepts it or the service stops. Re-inserting
-//! rows that already landed is harmless: they carry the same key and
+//! Acknowledged writes of a [`Batch`]. Each table's rows go in one
+//! `INSERT`, and one call is one attempt with a deadline: the caller keeps
+//! the batch and tries again later, on the schedule [`Backoff`] gives,
+//! while it goes on serving Kafka (polling, rebalances, metrics). Writing
+//! rows that already landed again is harmless: they carry the same key and
 //! version, and `ReplacingMergeTree` keeps one.
 //!
 //! Tradewind batches by itself instead of using the crate's background
 //! `Inserter`, because the protocol needs to know exactly which rows are
 //! acknowledged before it commits Kafka offsets.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clickhouse::Row;
@@ -33,6 +33,10 @@ pub struct SinkConfig {
     pub retry_initial: Duration,
     #[serde(with = "humantime_serde")]
     pub retry_max: Duration,
+    /// Deadline of one write attempt; a write still running then counts as
+    /// failed and is retried.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
 }
 
 impl Default for SinkConfig {
@@ -43,17 +47,50 @@ impl Default for SinkConfig {
             flush_interval: Duration::from_secs(1),
             retry_initial: Duration::from_millis(200),
             retry_max: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(60),
         }
+    }
+}
+
+/// Retry delays after failed writes: `retry_initial`, doubling up to
+/// `retry_max`, each with ±50% jitter so members do not retry in step.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    initial: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub fn new(cfg: &SinkConfig) -> Self {
+        Self {
+            next: cfg.retry_initial,
+            initial: cfg.retry_initial,
+            max: cfg.retry_max,
+        }
+    }
+
+    /// The delay before the next attempt; each call doubles the one after.
+    pub fn next_delay(&mut self) -> Duration {
+        let jitter = rand::rng().random_range(0.5..1.5);
+        let d = self.next.mul_f64(jitter);
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+
+    /// Back to `retry_initial`, after a success.
+    pub fn reset(&mut self) {
+        self.next = self.initial;
     }
 }
 
 /// How a write went, for the caller's metrics.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WriteStats {
-    pub retries: u32,
     pub elapsed: Duration,
 }
 
+#[derive(Clone)]
 pub struct Writer {
     client: clickhouse::Client,
     cfg: SinkConfig,
@@ -79,7 +116,7 @@ impl Writer {
         Self { client, cfg }
     }
 
-    async fn write_once(&self, b: &Batch) -> Result<()> {
+    async fn write_tables(&self, b: &Batch) -> Result<()> {
         insert_all(&self.client, "trade_corridors", &b.corridors).await?;
         insert_all(&self.client, "logistics_sla", &b.logistics).await?;
         insert_all(&self.client, "iot_health", &b.iot).await?;
@@ -88,33 +125,35 @@ impl Writer {
         insert_all(&self.client, "ledger", &b.ledger).await
     }
 
-    /// Writes `batch`, retrying until ClickHouse acknowledges it. Returns
-    /// [`Error::Stopped`] if `stop` is raised while it is still failing.
-    pub async fn write(&self, batch: &Batch, stop: &AtomicBool) -> Result<WriteStats> {
+    /// One attempt at writing `batch`, within `write_timeout`. On success
+    /// every row is acknowledged; on failure some may have landed, which a
+    /// later attempt makes whole.
+    pub async fn write(&self, batch: &Batch) -> Result<WriteStats> {
         let started = Instant::now();
-        let mut stats = WriteStats::default();
-        if batch.is_empty() {
-            return Ok(stats);
+        if !batch.is_empty() {
+            tokio::time::timeout(self.cfg.write_timeout, self.write_tables(batch))
+                .await
+                .map_err(|_| Error::Timeout(self.cfg.write_timeout))??;
         }
-        let mut delay = self.cfg.retry_initial;
-        loop {
-            match self.write_once(batch).await {
-                Ok(()) => {
-                    stats.elapsed = started.elapsed();
-                    return Ok(stats);
-                }
-                Err(e) => {
-                    stats.retries += 1;
-                    tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), retry_in = ?delay, "ClickHouse write failed; retrying");
-                    if stop.load(Ordering::Relaxed) {
-                        return Err(Error::Stopped);
-                    }
-                    let jitter = rand::rng().random_range(0.5..1.5);
-                    tokio::time::sleep(delay.mul_f64(jitter)).await;
-                    delay = (delay * 2).min(self.cfg.retry_max);
-                }
-            }
-        }
+        Ok(WriteStats {
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Whether ClickHouse answers a query within `write_timeout`: how a
+    /// blocked sink with nothing to write learns that the server is back.
+    pub async fn ping(&self) -> Result<()> {
+        let fail = |source| Error::Insert {
+            table: "(ping)",
+            source,
+        };
+        tokio::time::timeout(
+            self.cfg.write_timeout,
+            self.client.query("SELECT 1").execute(),
+        )
+        .await
+        .map_err(|_| Error::Timeout(self.cfg.write_timeout))?
+        .map_err(fail)
     }
 
     pub fn config(&self) -> &SinkConfig {

@@ -9,11 +9,13 @@
 //!   through the DLQ producer's transaction, which the consumer's own
 //!   statistics never see, so the pipeline reports them in [`Committed`].
 //!
-//! Only partitions whose fetcher is active are published. Gauges of
-//! partitions that moved to another member stop being updated and the
-//! recorder drops them after [`crate::telemetry::GAUGE_IDLE`].
+//! Every partition assigned to this member is published, paused ones
+//! included, so the lag keeps rising on `/metrics` while ClickHouse is down
+//! and the partitions wait. Gauges of partitions that moved to another
+//! member stop being updated and the recorder drops them after the gauge
+//! idle timeout ([`crate::telemetry::install_recorder`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use rdkafka::statistics::Statistics;
@@ -53,11 +55,34 @@ impl Committed {
     }
 }
 
+/// The partitions assigned to this member now.
+#[derive(Debug, Default)]
+pub struct Assigned(Mutex<HashSet<(String, i32)>>);
+
+impl Assigned {
+    pub fn set(&self, tpl: &TopicPartitionList) {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        set.clear();
+        set.extend(tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())));
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn contains(&self, topic: &str, partition: i32) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(topic.to_string(), partition))
+    }
+}
+
 /// Publishes the lag gauges from one statistics report.
-pub fn publish(stats: &Statistics, committed: &Committed) {
+pub fn publish(stats: &Statistics, committed: &Committed, assigned: &Assigned) {
     for (topic, t) in &stats.topics {
         for (partition, p) in &t.partitions {
-            if *partition < 0 || p.fetch_state != "active" {
+            if *partition < 0 || !assigned.contains(topic, *partition) {
                 continue;
             }
             let head = if p.ls_offset >= 0 {

@@ -1,31 +1,49 @@
 //! `tradewind aggregate`: the service. A consumer-group member reads the
 //! payments, IoT, logistics and FX topics, folds records into the core
 //! ([`pipeline`]), writes rows to ClickHouse and commits offsets only after
-//! ClickHouse has acknowledged them, as DESIGN's effectively-once protocol
-//! says. Run as many copies as there are partitions to share.
+//! ClickHouse has acknowledged them ([`commit`]), as the effectively-once
+//! protocol says. Run as many copies as there are partitions to share.
+//!
+//! The stages: [`source`] (consumer, poll loop, rebalances), [`decode`],
+//! [`pipeline`] (the engines and what waits for the next commit), [`dlq`],
+//! [`commit`], [`lag`] and [`health`].
+//!
+//! A member heals itself. [`supervise`] runs one consumer session after
+//! another: when Kafka fails under a session (broker gone or paused, a
+//! failed transaction, the member dropped from the group) it aborts the
+//! transaction, forgets everything uncommitted, re-creates the DLQ
+//! producer and the consumer, and resumes from the committed offsets,
+//! exactly as after a crash. It exits only for what an operator must fix
+//! (configuration, authentication, authorisation, another process with
+//! the same identity) and says what it is.
 //!
 //! Threads: the Kafka loop runs on a blocking thread (librdkafka calls are
 //! synchronous, and rebalance callbacks run inside `poll`); ClickHouse
-//! writes run on the tokio runtime through its handle. While a write is
-//! being retried the loop does not poll, so a slow or absent ClickHouse
-//! stops fetching instead of growing memory.
+//! writes run on the tokio runtime through its handle.
 
+mod commit;
 mod decode;
+mod dlq;
+mod health;
 mod lag;
 mod pipeline;
+mod source;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::ClientContext;
+use rdkafka::consumer::Consumer;
 use tokio_util::sync::CancellationToken;
 use tradewind_kafka::admin;
-use tradewind_sink::Writer;
+use tradewind_sink::{Backoff, SinkConfig, Writer};
 
+use self::commit::{Committer, Fault};
+use self::dlq::DlqLimits;
+use self::health::{Health, State};
 use self::pipeline::Pipeline;
+use self::source::{Ended, Member, Session};
 use crate::config::AppConfig;
 use crate::telemetry;
 
@@ -38,48 +56,16 @@ pub struct AggregateArgs {
     pub exit_when_idle: Option<Duration>,
 }
 
-/// Rebalance hooks: before partitions are revoked, write and commit what
-/// they produced, then drop their state. Newly assigned partitions restore
-/// lazily, from their committed checkpoint, on their first record.
-struct Rebalancer {
-    pipeline: Arc<Mutex<Pipeline>>,
-    failure: Mutex<Option<String>>,
-    /// Partitions currently assigned to this member.
-    assigned: AtomicUsize,
-    committed: Arc<lag::Committed>,
-}
-
-impl ClientContext for Rebalancer {
-    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
-        lag::publish(&statistics, &self.committed);
-    }
-}
-
-impl ConsumerContext for Rebalancer {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let mut p = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = p.commit(consumer) {
-                tracing::error!(error = format!("{e:#}"), "commit before revocation failed");
-                *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
-            }
-            p.revoke(tpl);
-            self.committed.forget(tpl);
-            self.assigned.store(0, Ordering::Relaxed);
-            tracing::info!(partitions = tpl.count(), "partitions revoked");
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            self.assigned.store(tpl.count(), Ordering::Relaxed);
-            tracing::info!(partitions = tpl.count(), "partitions assigned");
-        }
-    }
+/// Wall-clock time in Unix milliseconds.
+pub(crate) fn wall_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
-    let handle = telemetry::install_recorder()?;
+    let handle = telemetry::install_recorder(cfg.aggregator.stats_interval)?;
     let ready = Arc::new(AtomicBool::new(false));
     let addr = cfg
         .aggregator
@@ -94,13 +80,14 @@ pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
         .context("preparing Kafka topics")?;
     let conn = crate::cmd::migrate::connected_and_migrated(cfg).await?;
     let writer = Writer::new(conn.client.clone(), cfg.aggregator.sink.clone());
+    let sources: Vec<String> = tradewind_proto::Stream::ALL
+        .iter()
+        .map(|s| cfg.kafka.topic(s.as_str()))
+        .collect();
+    let limits = DlqLimits::discover(&cfg.kafka, &sources, &cfg.kafka.topic("dlq")).await;
 
     let token = CancellationToken::new();
     let signals = token.clone();
-    // Raised with the token, so a ClickHouse write that is retrying gives up
-    // instead of holding shutdown back.
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_on_signal = stop.clone();
     tokio::spawn(async move {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -109,134 +96,127 @@ pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
         tracing::info!("shutting down: draining, writing, committing");
-        stop_on_signal.store(true, Ordering::Relaxed);
         signals.cancel();
     });
 
     let cfg2 = cfg.clone();
     let rt = tokio::runtime::Handle::current();
-    let result =
-        tokio::task::spawn_blocking(move || consume(&cfg2, &args, writer, rt, token, stop, ready))
-            .await;
+    let health = Arc::new(Health::new(ready));
+    let result = tokio::task::spawn_blocking(move || {
+        supervise(&cfg2, &args, writer, limits, rt, token, health)
+    })
+    .await;
     server.abort();
     result.context("consumer thread")?
 }
 
-fn consume(
+/// Sleeps for `d` unless `token` is cancelled first; false if it was.
+fn nap(token: &CancellationToken, d: Duration) -> bool {
+    let until = std::time::Instant::now() + d;
+    while std::time::Instant::now() < until {
+        if token.is_cancelled() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50).min(d));
+    }
+    !token.is_cancelled()
+}
+
+/// Runs consumer sessions until stopped, recovering from Kafka faults.
+fn supervise(
     cfg: &AppConfig,
     args: &AggregateArgs,
     writer: Writer,
+    limits: DlqLimits,
     rt: tokio::runtime::Handle,
     token: CancellationToken,
-    stop: Arc<AtomicBool>,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) -> Result<()> {
+    let instance = cfg.aggregator.instance_id();
+    let txn_id = format!("tradewind-{}-{}", cfg.aggregator.group_id, instance);
+    tracing::info!(group = %cfg.aggregator.group_id, instance = %instance, transactional_id = %txn_id, "member identity");
     let committed = Arc::new(lag::Committed::default());
-    let pipeline = Arc::new(Mutex::new(Pipeline::new(
-        cfg,
-        writer,
-        rt,
-        stop.clone(),
-        committed.clone(),
-    )?));
-    let topics = pipeline
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .topic_names();
-    let ctx = Rebalancer {
-        pipeline: pipeline.clone(),
-        failure: Mutex::new(None),
-        assigned: AtomicUsize::new(0),
-        committed,
+    // Between recovery attempts: quick at first, then no faster than every 10 s.
+    let mut pace = Backoff::new(&SinkConfig {
+        retry_initial: Duration::from_millis(500),
+        retry_max: Duration::from_secs(10),
+        ..SinkConfig::default()
+    });
+    let stop_for = |f: Fault| -> anyhow::Error {
+        match f {
+            Fault::Operator(m) => anyhow::anyhow!("{m} (an operator must fix this; not retrying)"),
+            Fault::Fenced(m) => anyhow::anyhow!(
+                "{m}: another process joined group {:?} with this member's identity {:?} and took over. \
+                 Each member needs its own aggregator.instance_id (it defaults to the host name)",
+                cfg.aggregator.group_id,
+                instance
+            ),
+            Fault::Recover(m) => anyhow::anyhow!("{m}"),
+        }
     };
-    let consumer: BaseConsumer<Rebalancer> = cfg
-        .kafka
-        .client_config()
-        .set("group.id", &cfg.aggregator.group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set(
-            "statistics.interval.ms",
-            cfg.aggregator.stats_interval.as_millis().to_string(),
-        )
-        .set(
-            "session.timeout.ms",
-            cfg.aggregator.session_timeout.as_millis().to_string(),
-        )
-        .set(
-            "heartbeat.interval.ms",
-            (cfg.aggregator.session_timeout.as_millis() / 4)
-                .max(100)
-                .to_string(),
-        )
-        .create_with_context(ctx)
-        .context("creating the Kafka consumer")?;
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&names).context("subscribing")?;
-    ready.store(true, Ordering::Relaxed);
-    tracing::info!(group = %cfg.aggregator.group_id, topics = ?names, "aggregating");
-
-    // The clock is read once per CLOCK_EVERY records (and whenever a poll
-    // comes back empty): reading it per record cost more than decoding.
-    const CLOCK_EVERY: u32 = 256;
-    let mut now = Instant::now();
-    let mut unclocked = 0u32;
-    let mut last_record = now;
     loop {
-        // Checked with the clock: the token's check takes a lock.
-        if unclocked == 0 && token.is_cancelled() {
-            break;
+        health.set(State::Rejoining);
+        if token.is_cancelled() {
+            return Ok(());
         }
-        if args
-            .exit_when_idle
-            .is_some_and(|d| now.saturating_duration_since(last_record) >= d)
-        {
-            break;
-        }
-        let polled = consumer.poll(Duration::from_millis(100));
-        unclocked += 1;
-        if polled.is_none() || unclocked >= CLOCK_EVERY {
-            now = Instant::now();
-            unclocked = 0;
-        }
-        match polled {
-            Some(Ok(msg)) => {
-                last_record = now;
-                pipeline
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .handle(&consumer, &msg)?;
+        let producer = match commit::transactional_producer(&cfg.kafka, &txn_id, limits) {
+            Ok(p) => p,
+            Err(Fault::Recover(m)) => {
+                let d = pace.next_delay();
+                tracing::warn!(error = %m, retry_in = ?d, "cannot start the DLQ producer yet");
+                health.publish();
+                if !nap(&token, d) {
+                    return Ok(());
+                }
+                continue;
             }
-            Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error"),
-            None => {}
-        }
-        if let Some(f) = consumer
-            .context()
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            bail!("giving up after a failed commit: {f}");
-        }
-        let mut p = pipeline.lock().unwrap_or_else(|e| e.into_inner());
-        if p.due(now) {
-            p.commit(&consumer)?;
-            metrics::counter!(telemetry::COMMITS_TOTAL).increment(1);
+            Err(f) => return Err(stop_for(f)),
+        };
+        let committer = Committer::new(
+            writer.clone(),
+            rt.clone(),
+            producer,
+            cfg.kafka.topic("dlq"),
+            limits,
+            committed.clone(),
+            health.clone(),
+        );
+        let pipeline = Pipeline::new(cfg)?;
+        let topics = pipeline.topic_names();
+        let session = Session::new(
+            Member {
+                pipeline,
+                committer,
+            },
+            health.clone(),
+            committed.clone(),
+        );
+        let consumer = source::consumer(cfg, &instance, session).map_err(stop_for)?;
+        let started = std::time::Instant::now();
+        let ended = source::run(&consumer, &topics, args, &token);
+        match ended {
+            Ok(Ended::Done) => return Ok(()),
+            Ok(Ended::SinkDownAtStop(e)) => bail!(
+                "stopped while ClickHouse was failing ({e}); rows since the last commit were not \
+                 written and their offsets not committed, so the next member replays them"
+            ),
+            Err(Fault::Recover(m)) => {
+                metrics::counter!(telemetry::RECOVERIES_TOTAL).increment(1);
+                tracing::warn!(error = %m, "Kafka fault; recovering: forgetting uncommitted state and rejoining from the committed offsets");
+                health.set(State::Rejoining);
+                consumer.context().discard_on_close();
+                drop(consumer);
+                if started.elapsed() > Duration::from_secs(60) {
+                    pace.reset(); // a fault after a good run starts the back-off afresh
+                }
+                if !nap(&token, pace.next_delay()) {
+                    return Ok(());
+                }
+            }
+            Err(f) => {
+                consumer.context().discard_on_close();
+                return Err(stop_for(f));
+            }
         }
     }
-    let mut p = pipeline.lock().unwrap_or_else(|e| e.into_inner());
-    p.commit(&consumer).context("final commit")?;
-    let h = &p.pipeline_latency;
-    tracing::info!(
-        records = h.len(),
-        p50_ms = h.value_at_quantile(0.5),
-        p99_ms = h.value_at_quantile(0.99),
-        max_ms = h.max(),
-        "committed; leaving the group (pipeline latency: Kafka record time to ClickHouse ack)"
-    );
-    drop(p);
-    Ok(())
 }

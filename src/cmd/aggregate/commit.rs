@@ -1,0 +1,272 @@
+//! The effectively-once commit: flush the engines, write the batch to
+//! ClickHouse until acknowledged, then in one Kafka transaction produce the
+//! pending DLQ records and commit each partition's restart offset with its
+//! checkpoint as metadata. DLQ records and offsets land together or not at
+//! all, so after any failure the replay re-sends exactly the DLQ records
+//! that never became visible.
+//!
+//! A commit never blocks on a failing ClickHouse: one write attempt either
+//! succeeds or reports [`Outcome::SinkDown`], and the caller keeps polling
+//! Kafka and tries again later (see [`super::source`]). A failed Kafka
+//! transaction is aborted and reported as a [`Fault`]; the member then
+//! recovers as after a crash.
+//!
+//! The transactional id is `tradewind-<group>-<instance id>`: stable across
+//! restarts, so a successor's `init_transactions` fences its predecessor's
+//! open transaction at once instead of leaving `read_committed` readers of
+//! the DLQ waiting for the transaction timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::TopicPartitionList;
+use tradewind_kafka::KafkaConfig;
+use tradewind_sink::Writer;
+
+use super::dlq::{DeadLetter, DlqLimits};
+use super::health::Health;
+use super::lag::Committed;
+use super::pipeline::Pipeline;
+use crate::telemetry as tm;
+
+/// Deadline of each step of the Kafka transaction. Long enough to ride
+/// out a broker paused for a few seconds without a recovery.
+const TXN_STEP: Duration = Duration::from_secs(30);
+/// The broker aborts a transaction left open this long by a dead member
+/// that no successor with the same identity replaced.
+const TXN_TIMEOUT_MS: &str = "60000";
+
+/// How a commit went when nothing failed on the Kafka side.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Rows written, DLQ records and offsets committed.
+    Committed,
+    /// ClickHouse did not acknowledge the batch; it stays pending.
+    SinkDown(String),
+}
+
+/// Why a member cannot go on as it is.
+#[derive(Debug)]
+pub enum Fault {
+    /// Kafka failed under us (broker gone, transaction failed, member
+    /// fenced by the group): recover as after a crash.
+    Recover(String),
+    /// Another process with this member's identity took over.
+    Fenced(String),
+    /// Only an operator can fix this (authentication, authorisation,
+    /// configuration). The member stops and says what it is.
+    Operator(String),
+}
+
+impl Fault {
+    /// Classifies a Kafka error met while `doing` something.
+    pub fn from_kafka(doing: &str, e: &KafkaError) -> Self {
+        let msg = format!("{doing}: {e}");
+        match e {
+            KafkaError::ClientCreation(_) | KafkaError::ClientConfig(..) => {
+                return Fault::Operator(msg)
+            }
+            KafkaError::Transaction(t) if t.is_fatal() && fenced(t.code()) => {
+                return Fault::Fenced(msg)
+            }
+            _ => {}
+        }
+        match e.rdkafka_error_code() {
+            Some(c) if needs_operator(c) => Fault::Operator(msg),
+            Some(c) if fenced(c) => Fault::Fenced(msg),
+            _ => Fault::Recover(msg),
+        }
+    }
+}
+
+fn fenced(c: RDKafkaErrorCode) -> bool {
+    matches!(
+        c,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::FencedInstanceId
+    )
+}
+
+fn needs_operator(c: RDKafkaErrorCode) -> bool {
+    matches!(
+        c,
+        RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+    )
+}
+
+type TxnProducer = ThreadedProducer<DefaultProducerContext>;
+
+/// Creates the DLQ producer and initialises its transactions, which also
+/// fences any earlier producer with the same id and aborts its open
+/// transaction.
+pub fn transactional_producer(
+    kafka: &KafkaConfig,
+    txn_id: &str,
+    limits: DlqLimits,
+) -> Result<TxnProducer, Fault> {
+    let producer: TxnProducer = kafka
+        .producer_config()
+        .set("transactional.id", txn_id)
+        .set("transaction.timeout.ms", TXN_TIMEOUT_MS)
+        .set("message.timeout.ms", "60000")
+        .set("message.max.bytes", limits.producer_max.to_string())
+        .create()
+        .map_err(|e| Fault::from_kafka("creating the DLQ producer", &e))?;
+    producer
+        .init_transactions(kafka.connect_timeout)
+        .map_err(|e| Fault::from_kafka("initialising Kafka transactions for the DLQ", &e))?;
+    Ok(producer)
+}
+
+/// The I/O half of the protocol: the ClickHouse writer and the
+/// transactional DLQ producer.
+pub struct Committer {
+    writer: Writer,
+    rt: tokio::runtime::Handle,
+    producer: TxnProducer,
+    dlq_topic: String,
+    limits: DlqLimits,
+    committed: Arc<Committed>,
+    health: Arc<Health>,
+    last_commit: Instant,
+    /// Kafka record time to ClickHouse acknowledgement, milliseconds.
+    pub latency: hdrhistogram::Histogram<u64>,
+}
+
+impl Committer {
+    pub fn new(
+        writer: Writer,
+        rt: tokio::runtime::Handle,
+        producer: TxnProducer,
+        dlq_topic: String,
+        limits: DlqLimits,
+        committed: Arc<Committed>,
+        health: Arc<Health>,
+    ) -> Self {
+        Self {
+            writer,
+            rt,
+            producer,
+            dlq_topic,
+            limits,
+            committed,
+            health,
+            last_commit: Instant::now(),
+            latency: hdrhistogram::Histogram::new(3).expect("3 significant figures is valid"),
+        }
+    }
+
+    pub fn sink(&self) -> &tradewind_sink::SinkConfig {
+        self.writer.config()
+    }
+
+    pub fn since_commit(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.last_commit)
+    }
+
+    /// Runs the protocol once for everything `pipeline` holds. With
+    /// `probe`, an empty batch still has to reach ClickHouse (a ping) to
+    /// count as acknowledged: that is how a blocked sink learns it is back.
+    pub fn commit(
+        &mut self,
+        pipeline: &mut Pipeline,
+        group: Option<ConsumerGroupMetadata>,
+        probe: bool,
+    ) -> Result<Outcome, Fault> {
+        let batch = pipeline.flush();
+        if !batch.is_empty() || probe {
+            let attempt = if batch.is_empty() {
+                self.rt.block_on(self.writer.ping()).map(|()| None)
+            } else {
+                self.rt.block_on(self.writer.write(batch)).map(Some)
+            };
+            match attempt {
+                Ok(None) => {}
+                Ok(Some(stats)) => {
+                    metrics::histogram!(tm::SINK_WRITE_SECONDS)
+                        .record(stats.elapsed.as_secs_f64());
+                }
+                Err(e) => {
+                    // Counted as it happens, so an outage shows at once.
+                    metrics::counter!(tm::SINK_RETRIES_TOTAL).increment(1);
+                    let cause = std::error::Error::source(&e)
+                        .map(|c| format!("{e}: {c}"))
+                        .unwrap_or_else(|| e.to_string());
+                    return Ok(Outcome::SinkDown(cause));
+                }
+            }
+        }
+        self.health.wrote();
+        let acked_ms = super::wall_now_ms();
+        for ms in pipeline.written(acked_ms) {
+            let _ = self.latency.record(ms);
+        }
+        let tpl = pipeline
+            .offsets()
+            .map_err(|e| Fault::Recover(format!("building the offsets to commit: {e:#}")))?;
+        let dead = pipeline.take_dead();
+        if tpl.count() > 0 || !dead.is_empty() {
+            let group = group.ok_or_else(|| {
+                Fault::Recover("the consumer has no group metadata (not in the group)".into())
+            })?;
+            self.transact(dead, &tpl, &group)?;
+            self.committed.record(&tpl);
+        }
+        metrics::counter!(tm::COMMITS_TOTAL).increment(1);
+        self.last_commit = Instant::now();
+        Ok(Outcome::Committed)
+    }
+
+    /// Produces `dead` and commits `offsets` in one Kafka transaction;
+    /// aborts it on any failure.
+    fn transact(
+        &mut self,
+        dead: Vec<DeadLetter>,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), Fault> {
+        let result = self.try_transact(&dead, offsets, group);
+        if let Err(Fault::Recover(_)) = &result {
+            if let Err(e) = self.producer.abort_transaction(Duration::from_secs(5)) {
+                tracing::debug!(error = %e, "aborting the failed transaction");
+            }
+        }
+        result
+    }
+
+    fn try_transact(
+        &self,
+        dead: &[DeadLetter],
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), Fault> {
+        let p = &self.producer;
+        p.begin_transaction()
+            .map_err(|e| Fault::from_kafka("beginning a Kafka transaction", &e))?;
+        for d in dead {
+            let (headers, payload) = d.to_parts(self.limits.record_budget);
+            let mut rec = BaseRecord::<Vec<u8>, [u8]>::to(&self.dlq_topic)
+                .payload(payload)
+                .headers(headers);
+            if let Some(k) = &d.key {
+                rec = rec.key(k);
+            }
+            p.send(rec)
+                .map_err(|(e, _)| Fault::from_kafka("queueing a DLQ record", &e))?;
+        }
+        p.send_offsets_to_transaction(offsets, group, TXN_STEP)
+            .map_err(|e| Fault::from_kafka("adding offsets to the Kafka transaction", &e))?;
+        p.commit_transaction(TXN_STEP)
+            .map_err(|e| Fault::from_kafka("committing the Kafka transaction", &e))
+    }
+}

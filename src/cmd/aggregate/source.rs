@@ -1,0 +1,382 @@
+//! The Kafka side of a member: the consumer, its rebalances and the poll
+//! loop that feeds records into the [`Pipeline`] and commits through the
+//! [`Committer`].
+//!
+//! The loop never stops polling while the member is healthy in Kafka's
+//! eyes. When ClickHouse does not acknowledge a write, the assigned
+//! partitions are paused and the write is retried on a back-off schedule
+//! while polling goes on: rebalances, statistics and heartbeats are
+//! served, so the member stays in the group through an outage of any
+//! length and holds no more than its pending batch plus librdkafka's
+//! bounded prefetch queue.
+//!
+//! Rebalances are eager: before partitions are revoked, what they produced
+//! is written and committed; if that cannot be done (ClickHouse down, the
+//! assignment already lost to another member) the member forgets every
+//! uncommitted thing instead, exactly as a crash would, and the partitions'
+//! next owner replays them from the committed offsets.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{ClientContext, Message, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tradewind_sink::Backoff;
+
+use super::commit::{Committer, Fault, Outcome};
+use super::health::{Health, State};
+use super::lag::{self, Assigned, Committed};
+use super::pipeline::{Pipeline, Record};
+use super::AggregateArgs;
+use crate::config::AppConfig;
+use crate::telemetry as tm;
+
+/// The state one consumer session works on.
+pub struct Member {
+    pub pipeline: Pipeline,
+    pub committer: Committer,
+}
+
+impl Member {
+    fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        probe: bool,
+    ) -> Result<Outcome, Fault> {
+        self.committer
+            .commit(&mut self.pipeline, consumer.group_metadata(), probe)
+    }
+}
+
+fn lock(m: &Mutex<Member>) -> MutexGuard<'_, Member> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The consumer's context: rebalance hooks and statistics.
+pub struct Session {
+    pub member: Arc<Mutex<Member>>,
+    pub health: Arc<Health>,
+    pub committed: Arc<Committed>,
+    assigned: Assigned,
+    /// A fault met inside a callback, for the loop to act on.
+    fault: Mutex<Option<Fault>>,
+    /// Set before the consumer is closed for a recovery: revoke without
+    /// committing.
+    discard: AtomicBool,
+    assignment_changed: AtomicBool,
+}
+
+impl Session {
+    pub fn new(member: Member, health: Arc<Health>, committed: Arc<Committed>) -> Self {
+        Self {
+            member: Arc::new(Mutex::new(member)),
+            health,
+            committed,
+            assigned: Assigned::default(),
+            fault: Mutex::new(None),
+            discard: AtomicBool::new(false),
+            assignment_changed: AtomicBool::new(false),
+        }
+    }
+
+    /// Revoke from now on without committing: the member is being rebuilt.
+    pub fn discard_on_close(&self) {
+        self.discard.store(true, Ordering::Relaxed);
+    }
+
+    fn take_fault(&self) -> Option<Fault> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl ClientContext for Session {
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        lag::publish(&statistics, &self.committed, &self.assigned);
+    }
+}
+
+impl ConsumerContext for Session {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let mut m = lock(&self.member);
+        let lost = consumer.assignment_lost();
+        let committed = if self.discard.load(Ordering::Relaxed) {
+            false
+        } else if lost {
+            tracing::warn!("assignment lost (the group moved on without this member); forgetting uncommitted state");
+            false
+        } else {
+            match m.commit(consumer, false) {
+                Ok(Outcome::Committed) => true,
+                Ok(Outcome::SinkDown(e)) => {
+                    tracing::warn!(error = %e, "ClickHouse is down at a rebalance; forgetting uncommitted state, the next owner replays it");
+                    false
+                }
+                Err(f) => {
+                    tracing::warn!(fault = ?f, "commit before revocation failed");
+                    *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+                    false
+                }
+            }
+        };
+        if committed {
+            m.pipeline.revoke(tpl);
+        } else {
+            m.pipeline.discard();
+        }
+        self.committed.forget(tpl);
+        self.assigned.clear();
+        tracing::info!(partitions = tpl.count(), "partitions revoked");
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.assigned.set(tpl);
+                self.assignment_changed.store(true, Ordering::Relaxed);
+                tracing::info!(partitions = tpl.count(), "partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// Creates the group member's consumer. With static membership its
+/// `group.instance.id` is the member's identity, so a restart within the
+/// session timeout gets its partitions back without a rebalance.
+pub fn consumer(
+    cfg: &AppConfig,
+    instance_id: &str,
+    session: Session,
+) -> Result<BaseConsumer<Session>, Fault> {
+    let a = &cfg.aggregator;
+    let mut c = cfg.kafka.consumer_config();
+    c.set("group.id", &a.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set(
+            "statistics.interval.ms",
+            a.stats_interval.as_millis().to_string(),
+        )
+        .set("session.timeout.ms", a.session_timeout.as_millis().to_string())
+        .set(
+            "heartbeat.interval.ms",
+            (a.session_timeout.as_millis() / 4).max(100).to_string(),
+        );
+    if a.static_membership {
+        c.set("group.instance.id", instance_id);
+    }
+    c.create_with_context(session)
+        .map_err(|e| Fault::from_kafka("creating the Kafka consumer", &e))
+}
+
+/// How a session ended without a fault.
+pub enum Ended {
+    /// Stopped (signal or idle) after a final commit.
+    Done,
+    /// Stopped while ClickHouse was still down: the final commit could not
+    /// be made, and the next member replays from the last one.
+    SinkDownAtStop(String),
+}
+
+/// Reads the committed offset's metadata (the checkpoint) of a partition.
+fn committed_metadata(
+    consumer: &BaseConsumer<Session>,
+    topic: &str,
+    partition: i32,
+) -> Result<String, Fault> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .map_err(|e| Fault::from_kafka("reading committed offsets", &e))?;
+    Ok(committed
+        .find_partition(topic, partition)
+        .map(|e| e.metadata().to_string())
+        .unwrap_or_default())
+}
+
+fn handle(
+    consumer: &BaseConsumer<Session>,
+    m: &mut Member,
+    msg: &BorrowedMessage<'_>,
+) -> Result<(), Fault> {
+    let Some(stream) = m.pipeline.stream_of(msg.topic()) else {
+        return Ok(());
+    };
+    let partition = msg.partition();
+    if m.pipeline.needs_restore(stream, partition) {
+        let meta = committed_metadata(consumer, msg.topic(), partition)?;
+        m.pipeline.restore(stream, partition, &meta);
+    }
+    m.pipeline.handle(Record {
+        stream,
+        partition,
+        offset: msg.offset(),
+        record_time_ms: msg
+            .timestamp()
+            .to_millis()
+            .unwrap_or_else(super::wall_now_ms),
+        key: msg.key(),
+        payload: msg.payload().unwrap_or_default(),
+    });
+    Ok(())
+}
+
+fn set_paused(consumer: &BaseConsumer<Session>, paused: bool) -> Result<(), Fault> {
+    let tpl = consumer
+        .assignment()
+        .map_err(|e| Fault::from_kafka("reading the assignment", &e))?;
+    let r = if paused {
+        consumer.pause(&tpl)
+    } else {
+        consumer.resume(&tpl)
+    };
+    r.map_err(|e| Fault::from_kafka("pausing or resuming partitions", &e))
+}
+
+fn publish_watermark_lag(m: &Member) {
+    let now_ms = super::wall_now_ms();
+    for (topic, partition, wm) in m.pipeline.watermarks() {
+        let labels = [
+            ("topic", topic.to_string()),
+            ("partition", partition.to_string()),
+        ];
+        metrics::gauge!(tm::WATERMARK_LAG_SECONDS, &labels).set((now_ms - wm) as f64 / 1000.0);
+    }
+}
+
+/// Consumes until stopped, idle (with `--exit-when-idle`), or a fault.
+pub fn run(
+    consumer: &BaseConsumer<Session>,
+    topics: &[String],
+    args: &AggregateArgs,
+    token: &CancellationToken,
+) -> Result<Ended, Fault> {
+    let ctx = consumer.context();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&names)
+        .map_err(|e| Fault::from_kafka("subscribing", &e))?;
+    ctx.health.set(State::Running);
+    let mut backoff = Backoff::new(lock(&ctx.member).committer.sink());
+    let mut retry_at = Instant::now();
+    let mut last_publish = Instant::now();
+    let mut last_warning: Option<Instant> = None;
+
+    // The clock is read once per CLOCK_EVERY records (and whenever a poll
+    // comes back empty): reading it per record cost more than decoding.
+    const CLOCK_EVERY: u32 = 256;
+    let mut now = Instant::now();
+    let mut unclocked = 0u32;
+    let mut last_record = now;
+    loop {
+        // Checked with the clock: the token's check takes a lock.
+        if unclocked == 0 && token.is_cancelled() {
+            break;
+        }
+        if args
+            .exit_when_idle
+            .is_some_and(|d| now.saturating_duration_since(last_record) >= d)
+        {
+            break;
+        }
+        let polled = consumer.poll(Duration::from_millis(100));
+        unclocked += 1;
+        if polled.is_none() || unclocked >= CLOCK_EVERY {
+            now = Instant::now();
+            unclocked = 0;
+        }
+        match polled {
+            Some(Ok(msg)) => {
+                last_record = now;
+                handle(consumer, &mut lock(&ctx.member), &msg)?;
+            }
+            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                let detail = consumer
+                    .client()
+                    .fatal_error()
+                    .map(|(c, s)| format!("{c:?}: {s}"))
+                    .unwrap_or_else(|| format!("{code:?}"));
+                return Err(Fault::from_kafka(
+                    &format!("fatal consumer error ({detail})"),
+                    &KafkaError::MessageConsumptionFatal(code),
+                ));
+            }
+            Some(Err(e)) => {
+                // librdkafka reconnects by itself; say so now and then,
+                // not once per poll.
+                if last_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+                    tracing::warn!(error = %e, "Kafka consumer error; librdkafka keeps retrying");
+                    last_warning = Some(now);
+                }
+            }
+            None => {}
+        }
+        if let Some(f) = ctx.take_fault() {
+            return Err(f);
+        }
+        let blocked = ctx.health.state() == State::SinkBlocked;
+        let mut m = lock(&ctx.member);
+        let due = if blocked {
+            now >= retry_at
+        } else {
+            m.pipeline
+                .due(m.committer.sink(), m.committer.since_commit(now))
+        };
+        if due {
+            match m.commit(consumer, blocked)? {
+                Outcome::Committed if blocked => {
+                    set_paused(consumer, false)?;
+                    backoff.reset();
+                    ctx.health.set(State::Running);
+                    tracing::info!("ClickHouse acknowledged the pending rows; partitions resumed");
+                }
+                Outcome::Committed => {}
+                Outcome::SinkDown(e) => {
+                    if !blocked {
+                        set_paused(consumer, true)?;
+                        ctx.health.set(State::SinkBlocked);
+                    }
+                    let delay = backoff.next_delay();
+                    retry_at = Instant::now() + delay;
+                    tracing::warn!(error = %e, retry_in = ?delay, "ClickHouse write failed; partitions paused, retrying");
+                }
+            }
+        }
+        if ctx.health.state() == State::SinkBlocked
+            && ctx.assignment_changed.swap(false, Ordering::Relaxed)
+        {
+            set_paused(consumer, true)?;
+        }
+        if now.saturating_duration_since(last_publish) >= Duration::from_secs(1) {
+            ctx.health.publish();
+            publish_watermark_lag(&m);
+            last_publish = now;
+        }
+    }
+    let mut m = lock(&ctx.member);
+    match m.commit(consumer, false)? {
+        Outcome::Committed => {
+            let h = &m.committer.latency;
+            tracing::info!(
+                records = h.len(),
+                p50_ms = h.value_at_quantile(0.5),
+                p99_ms = h.value_at_quantile(0.99),
+                max_ms = h.max(),
+                "committed; leaving the group (pipeline latency: Kafka record time to ClickHouse ack)"
+            );
+            Ok(Ended::Done)
+        }
+        Outcome::SinkDown(e) => Ok(Ended::SinkDownAtStop(e)),
+    }
+}
