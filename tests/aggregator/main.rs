@@ -7,6 +7,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod broker;
 mod crashes;
 mod ops;
 mod outage;

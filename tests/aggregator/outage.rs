@@ -113,34 +113,12 @@ async fn a_clickhouse_outage_loses_nothing() {
     assert!(topics.status.success(), "{}", text(&topics));
     let mut agg = world.aggregator(&[], "run.log");
     let producer = {
-        let w = World {
-            prefix: world.prefix.clone(),
-            db: world.db.clone(),
-            group: world.group.clone(),
-            dir: world.dir.clone(),
-            ch_url: world.ch_url.clone(),
-        };
+        let w = world.clone();
         std::thread::spawn(move || w.simulate_at(20_000, Some(800)))
     };
     // Stop ClickHouse only once the aggregator has written something, so
     // the outage falls while records flow even on a loaded machine.
-    let ch_client = world.client();
-    let started = Instant::now();
-    loop {
-        let written: u64 = ch_client
-            .query("SELECT count() FROM ledger")
-            .fetch_one()
-            .await
-            .unwrap_or(0);
-        if written > 0 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "nothing written in 60 s"
-        );
-        pause(200);
-    }
+    world.wait_written().await;
     assert!(!producer.is_finished(), "records should still be flowing");
     ch.stop();
     // Down for 20 s, and on a loaded machine longer if need be, until the

@@ -11,10 +11,12 @@ use clickhouse::Row;
 use serde::Deserialize;
 use tradewind_sim::Truth;
 
-use crate::common::{brokers, clickhouse_url, text, tradewind, unique};
+use crate::common::{brokers, clickhouse_url, text, unique};
 
 /// One test's own topics, database and consumer group.
+#[derive(Clone)]
 pub struct World {
+    pub brokers: String,
     pub prefix: String,
     pub db: String,
     pub group: String,
@@ -33,6 +35,7 @@ impl World {
             .replace("events_per_second = 5.0", "events_per_second = 0.2");
         std::fs::write(dir.join("scenario.toml"), scenario).unwrap();
         Self {
+            brokers: brokers(),
             prefix: format!("{name}."),
             db: name.clone(),
             group: format!("{name}-group"),
@@ -70,13 +73,24 @@ impl World {
         if rate.is_some() {
             args.extend(["--rate", &r]);
         }
-        let out = tradewind(&self.args(&args));
+        let out = self.command(&args).output().expect("tradewind runs");
         assert!(out.status.success(), "{}", text(&out));
         serde_json::from_slice(&std::fs::read(truth).unwrap()).unwrap()
     }
 
     /// An aggregator with the world's default identity (`m0`): each one
     /// started this way succeeds the last at once.
+    /// `tradewind <args>` against this world's topics, database, group and
+    /// servers.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tradewind"));
+        c.args(self.args(args))
+            .env("TRADEWIND_KAFKA__BROKERS", &self.brokers)
+            .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
+            .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group);
+        c
+    }
+
     pub fn aggregator(&self, extra: &[&str], log: &str) -> Child {
         self.aggregator_env(extra, log, &[])
     }
@@ -89,12 +103,8 @@ impl World {
     /// An aggregator with extra environment (applied last, so it wins).
     pub fn aggregator_env(&self, extra: &[&str], log: &str, env: &[(&str, &str)]) -> Child {
         let log = std::fs::File::create(self.dir.join(log)).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_tradewind"))
-            .args(self.args(&["aggregate"]))
+        self.command(&["aggregate"])
             .args(extra)
-            .env("TRADEWIND_KAFKA__BROKERS", brokers())
-            .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
-            .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
             .env("TRADEWIND_AGGREGATOR__LISTEN", "127.0.0.1:0")
             .env("TRADEWIND_AGGREGATOR__SESSION_TIMEOUT", "6s")
             .env("TRADEWIND_AGGREGATOR__INSTANCE_ID", "m0")
@@ -135,13 +145,7 @@ impl World {
     }
 
     pub fn try_reconcile(&self) -> (bool, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
-            .args(self.args(&["reconcile"]))
-            .env("TRADEWIND_KAFKA__BROKERS", brokers())
-            .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
-            .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group)
-            .output()
-            .unwrap();
+        let out = self.command(&["reconcile"]).output().unwrap();
         (out.status.success(), text(&out))
     }
 
@@ -149,6 +153,28 @@ impl World {
         let (ok, report) = self.try_reconcile();
         assert!(ok, "reconcile found differences:\n{report}");
         report
+    }
+
+    /// Waits until the aggregator has written to ClickHouse, so a fault
+    /// injected next meets a running pipeline even on a loaded machine.
+    pub async fn wait_written(&self) {
+        let ch = self.client();
+        let started = Instant::now();
+        loop {
+            let written: u64 = ch
+                .query("SELECT count() FROM ledger")
+                .fetch_one()
+                .await
+                .unwrap_or(0);
+            if written > 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(90),
+                "nothing written in 90 s"
+            );
+            pause(200);
+        }
     }
 
     pub fn client(&self) -> clickhouse::Client {
@@ -335,12 +361,17 @@ pub fn jitter(salt: u64, from_ms: u64, span_ms: u64) -> u64 {
 }
 
 pub fn terminate(child: &Child) {
+    signal(child, "TERM");
+}
+
+/// `kill -<sig> <child>`.
+pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{sig}"), &child.id().to_string()])
         .status()
         .unwrap()
         .success();
-    assert!(ok, "kill -TERM failed");
+    assert!(ok, "kill -{sig} failed");
 }
 
 pub fn free_port() -> u16 {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::TopicPartitionList;
 use tradewind_kafka::KafkaConfig;
@@ -31,6 +31,7 @@ use super::dlq::{DeadLetter, DlqLimits};
 use super::health::Health;
 use super::lag::Committed;
 use super::pipeline::Pipeline;
+use super::quiet::ProducerQuiet;
 use crate::telemetry as tm;
 
 /// Deadline of each step of the Kafka transaction. Long enough to ride
@@ -104,7 +105,7 @@ fn needs_operator(c: RDKafkaErrorCode) -> bool {
     )
 }
 
-type TxnProducer = ThreadedProducer<DefaultProducerContext>;
+type TxnProducer = ThreadedProducer<ProducerQuiet>;
 
 /// Creates the DLQ producer and initialises its transactions, which also
 /// fences any earlier producer with the same id and aborts its open
@@ -120,7 +121,7 @@ pub fn transactional_producer(
         .set("transaction.timeout.ms", TXN_TIMEOUT_MS)
         .set("message.timeout.ms", "60000")
         .set("message.max.bytes", limits.producer_max.to_string())
-        .create()
+        .create_with_context(ProducerQuiet::default())
         .map_err(|e| Fault::from_kafka("creating the DLQ producer", &e))?;
     producer
         .init_transactions(kafka.connect_timeout)

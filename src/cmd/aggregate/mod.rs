@@ -27,6 +27,7 @@ mod dlq;
 mod health;
 mod lag;
 mod pipeline;
+mod quiet;
 mod source;
 
 use std::sync::atomic::AtomicBool;

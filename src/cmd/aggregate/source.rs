@@ -31,6 +31,7 @@ use super::commit::{Committer, Fault, Outcome};
 use super::health::{Health, State};
 use super::lag::{self, Assigned, Committed};
 use super::pipeline::{Pipeline, Record};
+use super::quiet::Quiet;
 use super::AggregateArgs;
 use crate::config::AppConfig;
 use crate::telemetry as tm;
@@ -68,6 +69,7 @@ pub struct Session {
     /// committing.
     discard: AtomicBool,
     assignment_changed: AtomicBool,
+    quiet: Quiet,
 }
 
 impl Session {
@@ -80,6 +82,7 @@ impl Session {
             fault: Mutex::new(None),
             discard: AtomicBool::new(false),
             assignment_changed: AtomicBool::new(false),
+            quiet: Quiet::default(),
         }
     }
 
@@ -94,6 +97,14 @@ impl Session {
 }
 
 impl ClientContext for Session {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.quiet.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.quiet.error(&error, reason);
+    }
+
     fn stats(&self, statistics: rdkafka::statistics::Statistics) {
         lag::publish(&statistics, &self.committed, &self.assigned);
     }
