@@ -25,11 +25,13 @@ impl PrivateKafka {
         let dir = test_dir.join("kafka");
         std::fs::create_dir_all(dir.join("log")).unwrap();
         let root = env!("CARGO_MANIFEST_DIR");
-        let stack = std::env::var("TRADEWIND_STACK_DIR").unwrap_or_else(|_| format!("{root}/.stack"));
+        let stack =
+            std::env::var("TRADEWIND_STACK_DIR").unwrap_or_else(|_| format!("{root}/.stack"));
         let jars = format!("{stack}/kafka/jars/*");
         let (port, controller) = (free_port(), free_port());
         let template =
-            std::fs::read_to_string(format!("{root}/deploy/local/kafka/server.properties")).unwrap();
+            std::fs::read_to_string(format!("{root}/deploy/local/kafka/server.properties"))
+                .unwrap();
         let props = template
             .replace("@STACK_DIR@/kafka", dir.to_str().unwrap())
             .replace("@KAFKA_PORT@", &port.to_string())
@@ -64,7 +66,10 @@ impl PrivateKafka {
     fn java_command(&self) -> Command {
         let mut c = Command::new("java");
         c.args(["-Xms256m", "-Xmx512m", "-XX:+UseG1GC"])
-            .arg(format!("-Dkafka.logs.dir={}", self.dir.join("log").display()))
+            .arg(format!(
+                "-Dkafka.logs.dir={}",
+                self.dir.join("log").display()
+            ))
             .arg(format!(
                 "-Dlog4j2.configurationFile={}",
                 self.dir.join("log4j2.yaml").display()
@@ -75,7 +80,11 @@ impl PrivateKafka {
 
     fn java(&self, args: &[&str]) -> String {
         let out = self.java_command().args(args).output().expect("java runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

@@ -5,10 +5,11 @@
 //!
 //! One test binary; each module owns one kind of trouble.
 
+mod broker;
 #[path = "../common/mod.rs"]
 mod common;
-mod broker;
 mod crashes;
+mod healing;
 mod ops;
 mod outage;
 mod world;

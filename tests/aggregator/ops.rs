@@ -10,7 +10,7 @@ use crate::world::{free_port, pause, terminate, wait_for, World};
 
 /// `GET path` on the aggregator's endpoint: (status line, body).
 /// Retries a few times: a loaded machine can drop a fresh connection.
-fn http_get(port: u16, path: &str) -> (String, String) {
+pub fn http_get(port: u16, path: &str) -> (String, String) {
     use std::io::{Read, Write};
     let attempt = || -> std::io::Result<String> {
         let mut sock = std::net::TcpStream::connect(("127.0.0.1", port))?;
@@ -42,7 +42,7 @@ fn http_get(port: u16, path: &str) -> (String, String) {
 }
 
 /// The values of every sample of `name` (exact metric name) in a scrape.
-fn samples(scrape: &str, name: &str) -> Vec<(String, f64)> {
+pub fn samples(scrape: &str, name: &str) -> Vec<(String, f64)> {
     scrape
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -92,7 +92,10 @@ pub async fn max_message_bytes(
         .map(|t| ResourceSpecifier::Topic(t.as_str()))
         .collect();
     let mut out = std::collections::BTreeMap::new();
-    for (topic, result) in topics.iter().zip(admin.describe_configs(&specs, &opts).await?) {
+    for (topic, result) in topics
+        .iter()
+        .zip(admin.describe_configs(&specs, &opts).await?)
+    {
         let Ok(resource) = result else { continue };
         let value = resource
             .get("max.message.bytes")

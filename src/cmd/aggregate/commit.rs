@@ -194,8 +194,7 @@ impl Committer {
             match attempt {
                 Ok(None) => {}
                 Ok(Some(stats)) => {
-                    metrics::histogram!(tm::SINK_WRITE_SECONDS)
-                        .record(stats.elapsed.as_secs_f64());
+                    metrics::histogram!(tm::SINK_WRITE_SECONDS).record(stats.elapsed.as_secs_f64());
                 }
                 Err(e) => {
                     // Counted as it happens, so an outage shows at once.

@@ -77,8 +77,11 @@ impl Health {
     pub fn publish(&self) {
         let now = self.state();
         for s in State::ALL {
-            metrics::gauge!(tm::MEMBER_STATE, "state" => s.as_str())
-                .set(if s == now { 1.0 } else { 0.0 });
+            metrics::gauge!(tm::MEMBER_STATE, "state" => s.as_str()).set(if s == now {
+                1.0
+            } else {
+                0.0
+            });
         }
         let age = self
             .last_write

@@ -9,15 +9,18 @@
 //!   through the DLQ producer's transaction, which the consumer's own
 //!   statistics never see, so the pipeline reports them in [`Committed`].
 //!
-//! Every partition assigned to this member is published, paused ones
-//! included, so the lag keeps rising on `/metrics` while ClickHouse is down
-//! and the partitions wait. Gauges of partitions that moved to another
+//! Every partition assigned to this member is published. While its
+//! partitions are paused (ClickHouse down) librdkafka fetches nothing for
+//! them and its statistics stop seeing the head, so the loop asks the
+//! broker instead ([`publish_from_broker`]) and the lag keeps rising on
+//! `/metrics` while the partitions wait. Gauges of partitions that moved to another
 //! member stop being updated and the recorder drops them after the gauge
 //! idle timeout ([`crate::telemetry::install_recorder`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -63,7 +66,11 @@ impl Assigned {
     pub fn set(&self, tpl: &TopicPartitionList) {
         let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
         set.clear();
-        set.extend(tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())));
+        set.extend(
+            tpl.elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition())),
+        );
     }
 
     pub fn clear(&self) {
@@ -106,6 +113,36 @@ pub fn publish(stats: &Statistics, committed: &Committed, assigned: &Assigned) {
             if let Some(c) = committed.get(topic, *partition) {
                 metrics::gauge!(tm::RESTART_BACKLOG_RECORDS, &labels).set((head - c).max(0) as f64);
             }
+        }
+    }
+}
+
+/// Publishes the lag gauges from the broker's offsets and this member's
+/// positions: for paused partitions, whose statistics go stale.
+pub fn publish_from_broker<C: ConsumerContext>(consumer: &BaseConsumer<C>, committed: &Committed) {
+    let Ok(position) = consumer.position() else {
+        return;
+    };
+    for e in position.elements() {
+        let (topic, partition) = (e.topic(), e.partition());
+        let Ok((_, head)) =
+            consumer.fetch_watermarks(topic, partition, std::time::Duration::from_secs(2))
+        else {
+            continue;
+        };
+        let read = match e.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => committed.get(topic, partition),
+        };
+        let labels = [
+            ("topic", topic.to_string()),
+            ("partition", partition.to_string()),
+        ];
+        if let Some(read) = read {
+            metrics::gauge!(tm::CONSUMER_LAG_RECORDS, &labels).set((head - read).max(0) as f64);
+        }
+        if let Some(c) = committed.get(topic, partition) {
+            metrics::gauge!(tm::RESTART_BACKLOG_RECORDS, &labels).set((head - c).max(0) as f64);
         }
     }
 }

@@ -194,7 +194,13 @@ fn supervise(
         );
         let consumer = source::consumer(cfg, &instance, session).map_err(stop_for)?;
         let started = std::time::Instant::now();
-        let ended = source::run(&consumer, &topics, args, &token);
+        let ended = source::run(
+            &consumer,
+            cfg.aggregator.stats_interval,
+            &topics,
+            args,
+            &token,
+        );
         match ended {
             Ok(Ended::Done) => return Ok(()),
             Ok(Ended::SinkDownAtStop(e)) => bail!(

@@ -106,7 +106,10 @@ impl ClientContext for Session {
     }
 
     fn stats(&self, statistics: rdkafka::statistics::Statistics) {
-        lag::publish(&statistics, &self.committed, &self.assigned);
+        // Paused partitions' statistics are stale; the loop publishes them.
+        if self.health.state() != State::SinkBlocked {
+            lag::publish(&statistics, &self.committed, &self.assigned);
+        }
     }
 }
 
@@ -178,7 +181,10 @@ pub fn consumer(
             "statistics.interval.ms",
             a.stats_interval.as_millis().to_string(),
         )
-        .set("session.timeout.ms", a.session_timeout.as_millis().to_string())
+        .set(
+            "session.timeout.ms",
+            a.session_timeout.as_millis().to_string(),
+        )
         .set(
             "heartbeat.interval.ms",
             (a.session_timeout.as_millis() / 4).max(100).to_string(),
@@ -269,6 +275,7 @@ fn publish_watermark_lag(m: &Member) {
 /// Consumes until stopped, idle (with `--exit-when-idle`), or a fault.
 pub fn run(
     consumer: &BaseConsumer<Session>,
+    cfg_stats_interval: Duration,
     topics: &[String],
     args: &AggregateArgs,
     token: &CancellationToken,
@@ -283,6 +290,8 @@ pub fn run(
     let mut retry_at = Instant::now();
     let mut last_publish = Instant::now();
     let mut last_warning: Option<Instant> = None;
+    let mut last_lag = Instant::now();
+    let stats_every = cfg_stats_interval.max(Duration::from_secs(1));
 
     // The clock is read once per CLOCK_EVERY records (and whenever a poll
     // comes back empty): reading it per record cost more than decoding.
@@ -373,6 +382,13 @@ pub fn run(
             ctx.health.publish();
             publish_watermark_lag(&m);
             last_publish = now;
+            if ctx.health.state() == State::SinkBlocked
+                && now.saturating_duration_since(last_lag) >= stats_every
+            {
+                drop(m);
+                lag::publish_from_broker(consumer, &ctx.committed);
+                last_lag = now;
+            }
         }
     }
     let mut m = lock(&ctx.member);
