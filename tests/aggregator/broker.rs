@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::world::{
-    assert_dlq_matches, assert_metrics_match, free_port, pause, signal, terminate, wait_for, World,
+    assert_alive, assert_dlq_matches, assert_metrics_match, free_port, pause, signal, terminate,
+    wait_for, World,
 };
 
 /// A single-node KRaft broker of this test's own, from the local stack's
@@ -165,19 +166,11 @@ async fn heals_from(tag: &str, fault: impl FnOnce(&mut PrivateKafka)) -> Duratio
     world.wait_written().await;
     fault(&mut kafka);
     let ended = Instant::now();
-    assert!(
-        agg.try_wait().unwrap().is_none(),
-        "the aggregator exited during the fault; see {}",
-        world.dir.join("run.log").display()
-    );
+    assert_alive(&world, &mut agg, "run.log");
     let truth = producer.join().unwrap();
     let report = world.wait_reconciled(Duration::from_secs(240));
     let healed = ended.elapsed();
-    assert!(
-        agg.try_wait().unwrap().is_none(),
-        "the aggregator exited; see {}",
-        world.dir.join("run.log").display()
-    );
+    assert_alive(&world, &mut agg, "run.log");
     terminate(&agg);
     assert!(wait_for(&mut agg, Duration::from_secs(30)).success());
     assert_metrics_match(&world, &truth).await;

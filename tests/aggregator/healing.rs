@@ -13,7 +13,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
 use crate::world::{
-    assert_dlq_matches, assert_metrics_match, pause, signal, terminate, wait_for, World,
+    assert_alive, assert_dlq_holds, assert_dlq_matches, assert_metrics_match, pause, signal,
+    terminate, wait_for, World,
 };
 
 fn client(world: &World) -> ClientConfig {
@@ -54,28 +55,14 @@ async fn an_oversize_record_is_dead_lettered_truncated_without_a_crash() {
 
     let mut agg = world.aggregator(&[], "run.log");
     let report = world.wait_reconciled(Duration::from_secs(120));
-    assert!(
-        agg.try_wait().unwrap().is_none(),
-        "the aggregator exited; see {}",
-        world.dir.join("run.log").display()
-    );
+    assert_alive(&world, &mut agg, "run.log");
     terminate(&agg);
     assert!(wait_for(&mut agg, Duration::from_secs(30)).success());
     assert_metrics_match(&world, &truth).await;
 
     // The DLQ holds the simulator's rejections plus the huge record, cut
     // to fit and flagged.
-    let in_dlq: u64 = report
-        .lines()
-        .filter_map(|l| l.split("in DLQ ").nth(1))
-        .filter_map(|n| n.trim().parse::<u64>().ok())
-        .sum();
-    let t = |s: &str| truth.topics[s].poison + truth.topics[s].clock_ahead;
-    assert_eq!(
-        in_dlq,
-        t("payments") + t("iot") + t("logistics") + 1,
-        "{report}"
-    );
+    assert_dlq_holds(&report, &truth, 1);
     let reader: BaseConsumer = client(&world)
         .set("group.id", format!("{}-reader", world.group))
         .set("auto.offset.reset", "earliest")
@@ -137,13 +124,8 @@ async fn a_member_frozen_past_its_session_timeout_rejoins_and_continues() {
     let woke_at = read_a().len();
     let truth = producer.join().unwrap();
     let report = world.wait_reconciled(Duration::from_secs(180));
-    for (name, child) in [("a", &mut a), ("b", &mut b)] {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{name} exited; see {}",
-            world.dir.join(format!("{name}.log")).display()
-        );
-    }
+    assert_alive(&world, &mut a, "a.log");
+    assert_alive(&world, &mut b, "b.log");
     // a is back in the group: it holds partitions again after waking.
     let log = read_a();
     assert!(

@@ -335,6 +335,12 @@ pub async fn assert_metrics_match(world: &World, truth: &Truth) {
 
 /// The DLQ count reconcile printed equals what the simulator made bad.
 pub fn assert_dlq_matches(report: &str, truth: &Truth) {
+    assert_dlq_holds(report, truth, 0);
+}
+
+/// The DLQ count reconcile printed equals what the simulator made bad,
+/// plus `extra` records the test made bad by hand.
+pub fn assert_dlq_holds(report: &str, truth: &Truth, extra: u64) {
     let in_dlq: u64 = report
         .lines()
         .filter_map(|l| l.split("in DLQ ").nth(1))
@@ -343,8 +349,17 @@ pub fn assert_dlq_matches(report: &str, truth: &Truth) {
     let t = |s: &str| truth.topics[s].poison + truth.topics[s].clock_ahead;
     assert_eq!(
         in_dlq,
-        t("payments") + t("iot") + t("logistics"),
+        t("payments") + t("iot") + t("logistics") + extra,
         "{report}"
+    );
+}
+
+/// Fails unless `child` is still running; `log` names its log file.
+pub fn assert_alive(world: &World, child: &mut Child, log: &str) {
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the aggregator exited; see {}",
+        world.dir.join(log).display()
     );
 }
 

@@ -332,14 +332,16 @@ pub fn run(
                     &KafkaError::MessageConsumptionFatal(code),
                 ));
             }
-            Some(Err(e)) => {
-                // librdkafka reconnects by itself; say so now and then,
-                // not once per poll.
-                if last_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
-                    tracing::warn!(error = %e, "Kafka consumer error; librdkafka keeps retrying");
-                    last_warning = Some(now);
-                }
+            // librdkafka reconnects by itself; say so now and then, not
+            // once per poll.
+            Some(Err(e))
+                if last_warning
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) =>
+            {
+                tracing::warn!(error = %e, "Kafka consumer error; librdkafka keeps retrying");
+                last_warning = Some(now);
             }
+            Some(Err(_)) => {}
             None => {}
         }
         if let Some(f) = ctx.take_fault() {
