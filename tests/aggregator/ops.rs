@@ -61,16 +61,7 @@ pub fn samples(scrape: &str, name: &str) -> Vec<(String, f64)> {
 async fn metrics_and_dashboard_report_what_happened() {
     let world = World::new("ops");
     let truth = world.simulate(5_000);
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut agg = world.aggregator_env(
-        &[],
-        "run.log",
-        &[
-            ("TRADEWIND_AGGREGATOR__LISTEN", &listen),
-            ("TRADEWIND_AGGREGATOR__STATS_INTERVAL", "500ms"),
-        ],
-    );
+    let (mut agg, port) = world.aggregator_with_metrics("run.log", "500ms");
     world.wait_reconciled(Duration::from_secs(120));
     assert_eq!(http_get(port, "/health").0, "HTTP/1.1 200 OK");
     assert_eq!(http_get(port, "/ready").0, "HTTP/1.1 200 OK");

@@ -137,16 +137,7 @@ async fn a_clickhouse_outage_longer_than_the_poll_interval_keeps_the_member_in_t
     world.ch_url = ch.url();
     let topics = world.command(&["topics"]).output().unwrap();
     assert!(topics.status.success(), "{}", text(&topics));
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut agg = world.aggregator_env(
-        &[],
-        "run.log",
-        &[
-            ("TRADEWIND_AGGREGATOR__LISTEN", &listen),
-            ("TRADEWIND_AGGREGATOR__STATS_INTERVAL", "1s"),
-        ],
-    );
+    let (mut agg, port) = world.aggregator_with_metrics("run.log", "1s");
     let count = 100 * (outage + 40);
     let producer = {
         let w = world.clone();

@@ -95,6 +95,22 @@ impl World {
         self.aggregator_env(extra, log, &[])
     }
 
+    /// An aggregator serving `/metrics` on a port of its own (returned),
+    /// with librdkafka statistics every `stats`.
+    pub fn aggregator_with_metrics(&self, log: &str, stats: &str) -> (Child, u16) {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = self.aggregator_env(
+            &[],
+            log,
+            &[
+                ("TRADEWIND_AGGREGATOR__LISTEN", &listen),
+                ("TRADEWIND_AGGREGATOR__STATS_INTERVAL", stats),
+            ],
+        );
+        (child, port)
+    }
+
     /// An aggregator with its own identity, to run beside others.
     pub fn aggregator_as(&self, instance: &str, log: &str) -> Child {
         self.aggregator_env(&[], log, &[("TRADEWIND_AGGREGATOR__INSTANCE_ID", instance)])

@@ -132,27 +132,29 @@ impl KafkaConfig {
         c
     }
 
-    pub fn producer_config(&self) -> ClientConfig {
+    /// The base config, then `defaults`, then the user's `overrides`.
+    fn layered(
+        &self,
+        defaults: &[(&str, &str)],
+        overrides: &BTreeMap<String, String>,
+    ) -> ClientConfig {
         let mut c = self.client_config();
-        for (k, v) in PRODUCER_DEFAULTS {
+        for (k, v) in defaults {
             c.set(*k, *v);
         }
-        for (k, v) in &self.producer {
+        for (k, v) in overrides {
             c.set(k, v);
         }
         c
     }
 
+    pub fn producer_config(&self) -> ClientConfig {
+        self.layered(PRODUCER_DEFAULTS, &self.producer)
+    }
+
     /// The base consumer config: [`CONSUMER_DEFAULTS`], then `consumer`'s
     /// overrides. The caller adds the group and commit settings.
     pub fn consumer_config(&self) -> ClientConfig {
-        let mut c = self.client_config();
-        for (k, v) in CONSUMER_DEFAULTS {
-            c.set(*k, *v);
-        }
-        for (k, v) in &self.consumer {
-            c.set(k, v);
-        }
-        c
+        self.layered(CONSUMER_DEFAULTS, &self.consumer)
     }
 }
