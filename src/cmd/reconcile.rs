@@ -1,7 +1,7 @@
 //! `tradewind reconcile`: checks the ledger against Kafka and the metric
 //! tables, and prints OK or every difference (exit code 1).
 //!
-//! Per source partition of payments, IoT and logistics:
+//! Per source partition of payments, IoT, logistics and FX:
 //! - the ledger rows tile the partition's offsets from its low watermark
 //!   with no gap or overlap, each row's `seen` equals its offset range, and
 //!   they reach the high watermark (everything produced was consumed);
@@ -10,7 +10,10 @@
 //!   `sum(payments)` and `sum(readings)` equal `aggregated` times the
 //!   windows each event lands in (1 for tumbling windows);
 //! - the DLQ holds exactly one record per rejection the ledger counts, and
-//!   no source offset twice.
+//!   no source offset twice. Only this pipeline's DLQ records count (headers
+//!   `pipeline.group` and `pipeline.database` equal to `aggregator.group_id`
+//!   and `clickhouse.database`): pipelines sharing a topic prefix share the
+//!   DLQ topic.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -44,6 +47,10 @@ struct Total {
 /// topic, plus any source offset found twice.
 fn read_dlq(cfg: &AppConfig) -> Result<(BTreeMap<String, u64>, Vec<String>)> {
     let topic = cfg.kafka.topic("dlq");
+    let (group, database) = (
+        cfg.aggregator.group_id.as_str(),
+        cfg.clickhouse.database.as_str(),
+    );
     let consumer: BaseConsumer = cfg
         .kafka
         .client_config()
@@ -68,6 +75,7 @@ fn read_dlq(cfg: &AppConfig) -> Result<(BTreeMap<String, u64>, Vec<String>)> {
                 idle = 0;
                 remaining -= 1;
                 let mut src = (String::new(), String::new(), String::new());
+                let mut pipeline = (String::new(), String::new());
                 if let Some(h) = m.headers() {
                     for i in 0..h.count() {
                         let hd = h.get(i);
@@ -76,9 +84,14 @@ fn read_dlq(cfg: &AppConfig) -> Result<(BTreeMap<String, u64>, Vec<String>)> {
                             "source.topic" => src.0 = v,
                             "source.partition" => src.1 = v,
                             "source.offset" => src.2 = v,
+                            "pipeline.group" => pipeline.0 = v,
+                            "pipeline.database" => pipeline.1 = v,
                             _ => {}
                         }
                     }
+                }
+                if (pipeline.0.as_str(), pipeline.1.as_str()) != (group, database) {
+                    continue; // another pipeline's rejection
                 }
                 *per_topic.entry(src.0.clone()).or_insert(0) += 1;
                 let id = format!("{}/{}/{}", src.0, src.1, src.2);
@@ -108,12 +121,12 @@ pub async fn run(cfg: &AppConfig) -> Result<()> {
         problems.push(format!("DLQ holds source record {d} more than once"));
     }
 
-    for stream in ["payments", "iot", "logistics"] {
+    for stream in ["payments", "iot", "logistics", "fx"] {
         let topic = cfg.kafka.topic(stream);
         let spans: Vec<LedgerSpan> = ch
             .query(
                 "SELECT partition, first_offset, last_offset, seen, aggregated, \
-                 too_late + future_timestamp + malformed + unknown_enum AS rejected \
+                 too_late + future_timestamp + malformed + unknown_enum + invalid AS rejected \
                  FROM ledger FINAL WHERE topic = ? ORDER BY partition, first_offset",
             )
             .bind(&topic)

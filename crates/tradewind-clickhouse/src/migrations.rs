@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sparse_hll",
         sql: include_str!("../migrations/0003_sparse_hll.sql"),
     },
+    Migration {
+        version: 4,
+        name: "ledger_invalid",
+        sql: include_str!("../migrations/0004_ledger_invalid.sql"),
+    },
 ];
 
 const LEDGER_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -24,8 +24,10 @@
 //! - **Ledger.** Each partition has one open ledger row, for the tumbling
 //!   window holding the partition's highest event time. Rows cover
 //!   contiguous offset ranges; a row is final once the frontier moves on.
-//!   Rejections that arrive before a partition's first accepted event are
-//!   booked in the first window the partition gets.
+//!   Records that arrive before a partition's first accepted event (all of
+//!   them rejected) are booked in the row of window
+//!   [`crate::ledger::BEFORE_FIRST_EVENT`] (the Unix epoch), so a partition
+//!   that only ever sees rejections still has ledger rows.
 //!
 //! Recovery: [`Engine::checkpoint`] gives the restart offset (the lowest
 //! offset that still feeds a kept window, a live timer or the open ledger
@@ -157,8 +159,11 @@ impl<F: Family> Engine<F> {
         self.parts.values().map(|p| p.timers.len()).sum()
     }
 
-    /// Folds one event. Offsets of a partition must increase.
-    pub fn process(&mut self, meta: SourceMeta, event: &F::Event) {
+    /// Folds one event. Offsets of a partition must increase. Returns the
+    /// decision: `None` if the event was accepted, else why it was
+    /// rejected (also during a replay, when the rejection itself is not
+    /// emitted again).
+    pub fn process(&mut self, meta: SourceMeta, event: &F::Event) -> Option<Reason> {
         let t = self.t;
         let part = self
             .parts
@@ -214,6 +219,7 @@ impl<F: Family> Engine<F> {
             self.out.ledger.push(done);
         }
         self.advance(meta.partition, at);
+        reason
     }
 
     /// Books a record the caller could not turn into an event (undecodable,

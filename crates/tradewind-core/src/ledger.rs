@@ -6,6 +6,13 @@
 
 use crate::config::Timing;
 use crate::engine::NO_TIME;
+
+/// The ledger window of records that arrive before a partition's first
+/// accepted event (all rejected, since nothing was accepted yet): the Unix
+/// epoch, 1970-01-01 00:00:00. Placing them there depends only on the input,
+/// so a partition that only ever sees rejections still books them, and a
+/// replay books them identically.
+pub const BEFORE_FIRST_EVENT: i64 = 0;
 use crate::output::{LedgerRow, Reason};
 
 pub(crate) struct OpenLedger {
@@ -49,17 +56,13 @@ impl OpenLedger {
             return None;
         }
         let window = if frontier == NO_TIME {
-            NO_TIME
+            BEFORE_FIRST_EVENT
         } else {
             frontier.div_euclid(t.size) * t.size
         };
         let mut done = None;
-        if let Some(o) = &mut self.open {
-            if o.row.window_start == NO_TIME {
-                o.row.window_start = window;
-            } else if o.row.window_start != window {
-                done = self.open.take().map(|o| o.row);
-            }
+        if self.open.as_ref().is_some_and(|o| o.row.window_start != window) {
+            done = self.open.take().map(|o| o.row);
         }
         let o = self.open.get_or_insert_with(|| Open {
             row: LedgerRow {
@@ -83,19 +86,15 @@ impl OpenLedger {
             Some(Reason::FutureTimestamp) => r.future_timestamp += 1,
             Some(Reason::Malformed) => r.malformed += 1,
             Some(Reason::UnknownEnum) => r.unknown_enum += 1,
+            Some(Reason::Invalid(_)) => r.invalid += 1,
         }
         o.dirty = true;
         done
     }
 
-    /// The open row if it changed since the last flush. A row is placed once
-    /// the partition has an event time; until then its offsets stay behind
-    /// the restart point instead.
+    /// The open row if it changed since the last flush.
     pub(crate) fn flush(&mut self) -> Option<LedgerRow> {
-        let o = self
-            .open
-            .as_mut()
-            .filter(|o| o.dirty && o.row.window_start != NO_TIME)?;
+        let o = self.open.as_mut().filter(|o| o.dirty)?;
         o.dirty = false;
         Some(o.row.clone())
     }

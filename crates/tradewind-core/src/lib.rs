@@ -15,13 +15,14 @@ pub mod config;
 pub mod engine;
 pub mod family;
 mod ledger;
+pub use ledger::BEFORE_FIRST_EVENT;
 pub mod output;
 pub mod sketch;
 pub mod timers;
 
 pub use config::CoreConfig;
 pub use engine::Engine;
-pub use family::{Family, IotHealth, LogisticsSla, PaymentCorridors};
+pub use family::{Family, FxQuotes, IotHealth, LogisticsSla, PaymentCorridors};
 pub use output::{Checkpoint, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
 
 #[derive(Debug, thiserror::Error)]

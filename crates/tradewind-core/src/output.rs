@@ -19,6 +19,9 @@ pub enum Reason {
     Malformed,
     /// The record uses an enum value this version does not know.
     UnknownEnum,
+    /// A field holds a value outside its documented range (the field's
+    /// name): a zero id, an implausible time, a non-positive amount.
+    Invalid(&'static str),
 }
 
 impl Reason {
@@ -28,6 +31,15 @@ impl Reason {
             Reason::FutureTimestamp => "future_timestamp",
             Reason::Malformed => "malformed",
             Reason::UnknownEnum => "unknown_enum",
+            Reason::Invalid(_) => "invalid",
+        }
+    }
+
+    /// The offending field of an `invalid` record.
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Reason::Invalid(f) => Some(f),
+            _ => None,
         }
     }
 }
@@ -59,6 +71,7 @@ pub struct LedgerRow {
     pub future_timestamp: u64,
     pub malformed: u64,
     pub unknown_enum: u64,
+    pub invalid: u64,
     pub first_offset: i64,
     pub last_offset: i64,
 }

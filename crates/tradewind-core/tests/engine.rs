@@ -267,13 +267,9 @@ fn reference<F: Family>(
     let mut ledger: BTreeMap<(i32, i64), LedgerRow> = BTreeMap::new();
     for part in 0..2 {
         let mine: Vec<_> = trail.iter().filter(|t| t.0 == part).collect();
-        let first_real = mine
-            .iter()
-            .map(|t| t.2)
-            .find(|w| *w != NO_TIME)
-            .unwrap_or(NO_TIME);
         for (_, offset, w, outcome, late) in mine {
-            let w = if *w == NO_TIME { first_real } else { *w };
+            // Before the first accepted event: the epoch's row.
+            let w = if *w == NO_TIME { 0 } else { *w };
             let r = ledger.entry((part, w)).or_insert_with(|| LedgerRow {
                 partition: part,
                 window_start: w,
@@ -293,8 +289,6 @@ fn reference<F: Family>(
             }
         }
     }
-    // A partition that never accepted anything has no window to book into.
-    ledger.retain(|k, _| k.1 != NO_TIME);
     (rows, ledger, rejections)
 }
 

@@ -93,6 +93,7 @@ pub struct LedgerRecord {
     pub future_timestamp: u64,
     pub malformed: u64,
     pub unknown_enum: u64,
+    pub invalid: u64,
     pub first_offset: i64,
     pub last_offset: i64,
 }
@@ -222,6 +223,7 @@ impl Batch {
             future_timestamp: l.future_timestamp,
             malformed: l.malformed,
             unknown_enum: l.unknown_enum,
+            invalid: l.invalid,
             first_offset: l.first_offset,
             last_offset: l.last_offset,
         });

@@ -27,7 +27,7 @@ use rdkafka::TopicPartitionList;
 use tradewind_kafka::KafkaConfig;
 use tradewind_sink::Writer;
 
-use super::dlq::{DeadLetter, DlqLimits};
+use super::dlq::{DeadLetter, DlqLimits, PipelineId};
 use super::health::Health;
 use super::lag::Committed;
 use super::pipeline::Pipeline;
@@ -129,14 +129,21 @@ pub fn transactional_producer(
     Ok(producer)
 }
 
+/// Where and as whom rejected records are dead-lettered.
+#[derive(Debug, Clone)]
+pub struct Dlq {
+    pub topic: String,
+    pub limits: DlqLimits,
+    pub pipeline: PipelineId,
+}
+
 /// The I/O half of the protocol: the ClickHouse writer and the
 /// transactional DLQ producer.
 pub struct Committer {
     writer: Writer,
     rt: tokio::runtime::Handle,
     producer: TxnProducer,
-    dlq_topic: String,
-    limits: DlqLimits,
+    dlq: Dlq,
     committed: Arc<Committed>,
     health: Arc<Health>,
     last_commit: Instant,
@@ -149,8 +156,7 @@ impl Committer {
         writer: Writer,
         rt: tokio::runtime::Handle,
         producer: TxnProducer,
-        dlq_topic: String,
-        limits: DlqLimits,
+        dlq: Dlq,
         committed: Arc<Committed>,
         health: Arc<Health>,
     ) -> Self {
@@ -158,8 +164,7 @@ impl Committer {
             writer,
             rt,
             producer,
-            dlq_topic,
-            limits,
+            dlq,
             committed,
             health,
             last_commit: Instant::now(),
@@ -254,8 +259,8 @@ impl Committer {
         p.begin_transaction()
             .map_err(|e| Fault::from_kafka("beginning a Kafka transaction", &e))?;
         for d in dead {
-            let (headers, payload) = d.to_parts(self.limits.record_budget);
-            let mut rec = BaseRecord::<Vec<u8>, [u8]>::to(&self.dlq_topic)
+            let (headers, payload) = d.to_parts(self.dlq.limits.record_budget, &self.dlq.pipeline);
+            let mut rec = BaseRecord::<Vec<u8>, [u8]>::to(&self.dlq.topic)
                 .payload(payload)
                 .headers(headers);
             if let Some(k) = &d.key {

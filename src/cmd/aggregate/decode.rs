@@ -1,9 +1,12 @@
 //! Kafka record bytes to events, by topic. A record that does not decode is
 //! `malformed`; one whose enums hold numbers this build does not know (a
-//! newer producer) is `unknown_enum`. Both go to the DLQ, never into the core.
+//! newer producer) is `unknown_enum`; one that breaks a rule of
+//! [`super::validate`] is `invalid`. All go to the DLQ, never into the core.
 
 use prost::Message;
 use tradewind_core::Reason;
+
+use super::validate;
 use tradewind_proto::{
     Country, Currency, DeviceKind, FxRate, IotReading, LogisticsEvent, MerchantCategory, Milestone,
     Payment, PaymentChannel, PaymentMethod, PaymentStatus, Stream, TransportMode,
@@ -35,12 +38,14 @@ pub fn decode(stream: Stream, bytes: &[u8]) -> Result<Decoded, Reason> {
             known::<PaymentChannel>(&[p.channel])?;
             known::<PaymentStatus>(&[p.status])?;
             known::<MerchantCategory>(&[p.merchant_category])?;
+            validate::payment(&p)?;
             Decoded::Payment(p)
         }
         Stream::Iot => {
             let r = IotReading::decode(bytes).map_err(malformed)?;
             known::<DeviceKind>(&[r.kind])?;
             known::<Country>(&[r.country])?;
+            validate::reading(&r)?;
             Decoded::Iot(r)
         }
         Stream::Logistics => {
@@ -48,11 +53,13 @@ pub fn decode(stream: Stream, bytes: &[u8]) -> Result<Decoded, Reason> {
             known::<TransportMode>(&[e.mode])?;
             known::<Country>(&[e.origin_country, e.destination_country])?;
             known::<Milestone>(&[e.milestone])?;
+            validate::logistics(&e)?;
             Decoded::Logistics(e)
         }
         Stream::Fx => {
             let q = FxRate::decode(bytes).map_err(malformed)?;
             known::<Currency>(&[q.base, q.quote])?;
+            validate::fx(&q)?;
             Decoded::Fx(q)
         }
     })
@@ -78,7 +85,11 @@ mod tests {
             Err(Reason::UnknownEnum)
         ));
         let ok = Payment {
+            payment_id: 7,
+            event_time: 1_800_000_000_000,
+            amount_minor: 100,
             method: 1,
+            channel: 1,
             currency: 1,
             payer_country: 1,
             payee_country: 2,

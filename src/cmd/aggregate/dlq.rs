@@ -1,5 +1,9 @@
 //! Dead letters: rejected records on their way to `<prefix>dlq`, each
-//! with its reason and source coordinates as headers.
+//! with its reason, its source coordinates and the pipeline that rejected
+//! it as headers. Pipelines that share a topic prefix (a backfill into a
+//! second database, say) share the DLQ topic; `pipeline.group` and
+//! `pipeline.database` tell their records apart, and `tradewind reconcile`
+//! counts only its own.
 //!
 //! A record the source topic accepted must never stop the pipeline on its
 //! way to the DLQ. So the DLQ producer is sized from the topics' own
@@ -20,11 +24,20 @@ pub struct DeadLetter {
     pub partition: i32,
     pub offset: i64,
     pub reason: &'static str,
+    /// The offending field of an `invalid` record.
+    pub field: Option<&'static str>,
 }
 
 /// librdkafka's own default for `message.max.bytes`, used when the broker
 /// does not describe a topic.
 const FALLBACK_MAX: usize = 1_000_000;
+
+/// Which pipeline dead-letters: its consumer group and ClickHouse database.
+#[derive(Debug, Clone)]
+pub struct PipelineId {
+    pub group: String,
+    pub database: String,
+}
 
 /// How large a DLQ record may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +93,7 @@ impl DlqLimits {
 impl DeadLetter {
     /// Headers and the payload to send: whole if the record fits
     /// `budget`, else cut to fit and flagged.
-    pub fn to_parts(&self, budget: usize) -> (OwnedHeaders, &[u8]) {
+    pub fn to_parts(&self, budget: usize, pipeline: &PipelineId) -> (OwnedHeaders, &[u8]) {
         let (partition, offset) = (self.partition.to_string(), self.offset.to_string());
         let headers = OwnedHeaders::new()
             .insert(Header {
@@ -98,10 +111,25 @@ impl DeadLetter {
             .insert(Header {
                 key: "source.offset",
                 value: Some(&offset),
+            })
+            .insert(Header {
+                key: "pipeline.group",
+                value: Some(&pipeline.group),
+            })
+            .insert(Header {
+                key: "pipeline.database",
+                value: Some(&pipeline.database),
             });
+        let headers = match self.field {
+            Some(f) => headers.insert(Header {
+                key: "invalid.field",
+                value: Some(f),
+            }),
+            None => headers,
+        };
         let key_len = self.key.as_ref().map_or(0, Vec::len);
         // Header names, values and their varint framing, generously.
-        let fixed = key_len + 256 + self.topic.len();
+        let fixed = key_len + 256 + self.topic.len() + pipeline.group.len() + pipeline.database.len();
         if fixed + self.payload.len() <= budget {
             return (headers, &self.payload);
         }
@@ -142,6 +170,7 @@ mod tests {
             partition: 3,
             offset: 42,
             reason: "malformed",
+            field: None,
         }
     }
 
@@ -154,17 +183,23 @@ mod tests {
     #[test]
     fn records_that_fit_go_whole_and_larger_ones_are_cut_and_flagged() {
         let limits = DlqLimits::new(2_000_000, 1_048_588);
+        let me = PipelineId {
+            group: "g".into(),
+            database: "db".into(),
+        };
         assert!(limits.producer_max > 2_000_000);
         assert!(limits.record_budget < 1_048_588);
 
         let small = letter(1000);
-        let (h, p) = small.to_parts(limits.record_budget);
+        let (h, p) = small.to_parts(limits.record_budget, &me);
         assert_eq!(p.len(), 1000);
         assert_eq!(header(&h, "payload.truncated"), None);
         assert_eq!(header(&h, "source.offset").as_deref(), Some("42"));
+        assert_eq!(header(&h, "pipeline.group").as_deref(), Some("g"));
+        assert_eq!(header(&h, "pipeline.database").as_deref(), Some("db"));
 
         let big = letter(1_200_000);
-        let (h, p) = big.to_parts(limits.record_budget);
+        let (h, p) = big.to_parts(limits.record_budget, &me);
         assert!(p.len() < limits.record_budget && p.len() > 1_000_000);
         assert_eq!(header(&h, "payload.truncated").as_deref(), Some("true"));
         assert_eq!(header(&h, "payload.size").as_deref(), Some("1200000"));

@@ -29,6 +29,7 @@ mod lag;
 mod pipeline;
 mod quiet;
 mod source;
+mod validate;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -177,8 +178,14 @@ fn supervise(
             writer.clone(),
             rt.clone(),
             producer,
-            cfg.kafka.topic("dlq"),
-            limits,
+            commit::Dlq {
+                topic: cfg.kafka.topic("dlq"),
+                limits,
+                pipeline: dlq::PipelineId {
+                    group: cfg.aggregator.group_id.clone(),
+                    database: cfg.clickhouse.database.clone(),
+                },
+            },
             committed.clone(),
             health.clone(),
         );

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use anyhow::{anyhow, Result};
 use rdkafka::{Offset, TopicPartitionList};
 use tradewind_core::{
-    Checkpoint, Engine, IotHealth, LogisticsSla, PaymentCorridors, Reason, SourceMeta,
+    Checkpoint, Engine, FxQuotes, IotHealth, LogisticsSla, PaymentCorridors, Reason, SourceMeta,
 };
 use tradewind_proto::Stream;
 use tradewind_sink::{Batch, SinkConfig};
@@ -39,8 +39,9 @@ pub struct Pipeline {
     payments: Engine<PaymentCorridors>,
     iot: Engine<IotHealth>,
     logistics: Engine<LogisticsSla>,
-    /// FX quotes are not windowed: their partitions commit `last + 1`.
-    fx_last: BTreeMap<i32, i64>,
+    /// FX quotes are not windowed, but validated, booked in the ledger and
+    /// checkpointed like the rest.
+    fx: Engine<FxQuotes>,
     /// Partitions whose checkpoint has been read since they were assigned.
     restored: HashSet<(Stream, i32)>,
     /// Records consumed per stream since the last commit.
@@ -67,7 +68,7 @@ impl Pipeline {
             payments: Engine::new(&cfg.core, PaymentCorridors).map_err(engines)?,
             iot: Engine::new(&cfg.core, cfg.core.iot()).map_err(engines)?,
             logistics: Engine::new(&cfg.core, cfg.core.logistics()).map_err(engines)?,
-            fx_last: BTreeMap::new(),
+            fx: Engine::new(&cfg.core, FxQuotes).map_err(engines)?,
             restored: HashSet::new(),
             consumed: BTreeMap::new(),
             active: HashSet::new(),
@@ -111,7 +112,7 @@ impl Pipeline {
                 Stream::Payments => self.payments.restore(partition, &cp),
                 Stream::Iot => self.iot.restore(partition, &cp),
                 Stream::Logistics => self.logistics.restore(partition, &cp),
-                Stream::Fx => {}
+                Stream::Fx => self.fx.restore(partition, &cp),
             }
         }
         self.restored.insert((stream, partition));
@@ -144,11 +145,7 @@ impl Pipeline {
                     Stream::Payments => self.payments.record_invalid(partition, offset, reason),
                     Stream::Iot => self.iot.record_invalid(partition, offset, reason),
                     Stream::Logistics => self.logistics.record_invalid(partition, offset, reason),
-                    Stream::Fx => {
-                        self.fx_last.insert(partition, offset);
-                        self.dead_letter(&rec, reason);
-                        return;
-                    }
+                    Stream::Fx => self.fx.record_invalid(partition, offset, reason),
                 }
                 self.drain(stream)
             }
@@ -168,9 +165,10 @@ impl Pipeline {
                 self.drain(stream)
             }
             Ok(Decoded::Fx(q)) => {
-                self.batch.push_fx(&q, offset);
-                self.fx_last.insert(partition, offset);
-                Vec::new()
+                if self.fx.process(meta, &q).is_none() {
+                    self.batch.push_fx(&q, offset);
+                }
+                self.drain(stream)
             }
         };
         for reason in rejections {
@@ -189,6 +187,7 @@ impl Pipeline {
             partition: rec.partition,
             offset: rec.offset,
             reason: reason.as_str(),
+            field: reason.field(),
         });
     }
 
@@ -198,7 +197,7 @@ impl Pipeline {
             Stream::Payments => self.payments.has_output(),
             Stream::Iot => self.iot.has_output(),
             Stream::Logistics => self.logistics.has_output(),
-            Stream::Fx => false,
+            Stream::Fx => self.fx.has_output(),
         };
         if !pending {
             return Vec::new();
@@ -226,7 +225,10 @@ impl Pipeline {
                     .for_each(|r| self.batch.push_logistics(&topic, r));
                 (out.ledger, out.rejections)
             }
-            Stream::Fx => return Vec::new(),
+            Stream::Fx => {
+                let out = self.fx.take_output();
+                (out.ledger, out.rejections)
+            }
         };
         for l in ledger {
             self.batch.push_ledger(&topic, l);
@@ -240,7 +242,8 @@ impl Pipeline {
         self.payments.flush();
         self.iot.flush();
         self.logistics.flush();
-        for s in [Stream::Payments, Stream::Iot, Stream::Logistics] {
+        self.fx.flush();
+        for s in Stream::ALL {
             let rejections = self.drain(s);
             debug_assert!(rejections.is_empty(), "flush never rejects");
         }
@@ -289,10 +292,7 @@ impl Pipeline {
                 Stream::Payments => checkpoint(self.payments.checkpoint(*partition)),
                 Stream::Iot => checkpoint(self.iot.checkpoint(*partition)),
                 Stream::Logistics => checkpoint(self.logistics.checkpoint(*partition)),
-                Stream::Fx => match self.fx_last.get(partition) {
-                    Some(last) => (Some(last + 1), String::new()),
-                    None => (None, String::new()),
-                },
+                Stream::Fx => checkpoint(self.fx.checkpoint(*partition)),
             };
             if let Some(offset) = offset {
                 tpl.add_partition_offset(topic, *partition, Offset::Offset(offset))?;
@@ -313,7 +313,7 @@ impl Pipeline {
                     Stream::Payments => self.payments.watermark(*partition),
                     Stream::Iot => self.iot.watermark(*partition),
                     Stream::Logistics => self.logistics.watermark(*partition),
-                    Stream::Fx => None,
+                    Stream::Fx => self.fx.watermark(*partition),
                 }?;
                 Some((self.topics[stream].as_str(), *partition, wm))
             })
@@ -333,9 +333,7 @@ impl Pipeline {
                 Stream::Payments => self.payments.drop_partition(p),
                 Stream::Iot => self.iot.drop_partition(p),
                 Stream::Logistics => self.logistics.drop_partition(p),
-                Stream::Fx => {
-                    self.fx_last.remove(&p);
-                }
+                Stream::Fx => self.fx.drop_partition(p),
             }
         }
     }
@@ -350,12 +348,11 @@ impl Pipeline {
                 Stream::Payments => self.payments.drop_partition(p),
                 Stream::Iot => self.iot.drop_partition(p),
                 Stream::Logistics => self.logistics.drop_partition(p),
-                Stream::Fx => {}
+                Stream::Fx => self.fx.drop_partition(p),
             }
         }
         // Rows already taken out of the engines go with them.
         let _ = self.flush();
-        self.fx_last.clear();
         self.restored.clear();
         self.active.clear();
         self.consumed.clear();

@@ -106,6 +106,7 @@ pub struct LedgerTotals {
     pub future_timestamp: u64,
     pub malformed: u64,
     pub unknown_enum: u64,
+    pub invalid: u64,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -276,7 +277,7 @@ pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Res
         .query(
             "SELECT topic, sum(seen) AS n_seen, sum(aggregated) AS n_agg, \
              sum(too_late) AS n_late, sum(future_timestamp) AS n_future, \
-             sum(malformed) AS n_bad, sum(unknown_enum) AS n_enum \
+             sum(malformed) AS n_bad, sum(unknown_enum) AS n_enum, sum(invalid) AS n_invalid \
              FROM ledger FINAL GROUP BY topic ORDER BY topic",
         )
         .fetch_all()

@@ -6,8 +6,10 @@
 //! - [`LogisticsSla`]: deliveries, on-time share, transit quantiles and
 //!   missing-milestone breaches per corridor and mode;
 //! - [`IotHealth`]: readings, cold-chain excursions, silent devices, battery
-//!   quantiles and distinct devices per device kind and country.
+//!   quantiles and distinct devices per device kind and country;
+//! - [`FxQuotes`]: FX quotes, validated and booked but not windowed.
 
+mod fx;
 mod iot;
 mod logistics;
 mod payments;
@@ -15,6 +17,7 @@ mod payments;
 use std::fmt::Debug;
 use std::hash::Hash;
 
+pub use fx::FxQuotes;
 pub use iot::{IotAgg, IotHealth, IotKey};
 pub use logistics::{LogisticsAgg, LogisticsKey, LogisticsSla};
 pub use payments::{CorridorAgg, CorridorKey, PaymentCorridors};

@@ -67,7 +67,8 @@ impl Family for PaymentCorridors {
             Ok(PaymentStatus::Refunded) => a.refunded += 1,
             _ => {}
         }
-        a.amount_minor += e.amount_minor;
+        // Saturating, never wrapping: see `validate` for the per-payment bound.
+        a.amount_minor = a.amount_minor.saturating_add(e.amount_minor);
         a.amount_min = a.amount_min.min(e.amount_minor);
         a.amount_max = a.amount_max.max(e.amount_minor);
         a.amount_hist.add(e.amount_minor.max(0) as u64);
