@@ -5,6 +5,7 @@
 //!
 //! One test binary; each module owns one kind of trouble.
 
+mod bad_input;
 mod broker;
 #[path = "../common/mod.rs"]
 mod common;

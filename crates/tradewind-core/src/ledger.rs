@@ -61,7 +61,11 @@ impl OpenLedger {
             frontier.div_euclid(t.size) * t.size
         };
         let mut done = None;
-        if self.open.as_ref().is_some_and(|o| o.row.window_start != window) {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.row.window_start != window)
+        {
             done = self.open.take().map(|o| o.row);
         }
         let o = self.open.get_or_insert_with(|| Open {

@@ -129,7 +129,8 @@ impl DeadLetter {
         };
         let key_len = self.key.as_ref().map_or(0, Vec::len);
         // Header names, values and their varint framing, generously.
-        let fixed = key_len + 256 + self.topic.len() + pipeline.group.len() + pipeline.database.len();
+        let fixed =
+            key_len + 256 + self.topic.len() + pipeline.group.len() + pipeline.database.len();
         if fixed + self.payload.len() <= budget {
             return (headers, &self.payload);
         }

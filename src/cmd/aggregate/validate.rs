@@ -64,10 +64,7 @@ pub fn reading(r: &IotReading) -> Result<(), Reason> {
     )?;
     check(r.humidity_permille <= PERMILLE_MAX, "humidity_permille")?;
     check(r.battery_permille <= PERMILLE_MAX, "battery_permille")?;
-    check(
-        r.lat_micro_deg.abs() <= 90_000_000,
-        "lat_micro_deg",
-    )?;
+    check(r.lat_micro_deg.abs() <= 90_000_000, "lat_micro_deg")?;
     check(r.lon_micro_deg.abs() <= 180_000_000, "lon_micro_deg")
 }
 
@@ -126,7 +123,10 @@ mod tests {
         assert_eq!(bad(|p| p.event_time = -1), Some("event_time"));
         assert_eq!(bad(|p| p.status = 0), Some("status"));
         // An empty payload decodes as an all-default message: invalid, not 1970.
-        assert_eq!(payment(&Payment::default()).unwrap_err().field(), Some("payment_id"));
+        assert_eq!(
+            payment(&Payment::default()).unwrap_err().field(),
+            Some("payment_id")
+        );
 
         let delivered = LogisticsEvent {
             shipment_id: 9,
@@ -138,7 +138,10 @@ mod tests {
             created_time: 0,
             ..Default::default()
         };
-        assert_eq!(logistics(&delivered).unwrap_err().field(), Some("created_time"));
+        assert_eq!(
+            logistics(&delivered).unwrap_err().field(),
+            Some("created_time")
+        );
         let ahead = LogisticsEvent {
             created_time: 1_800_000_000_001,
             ..delivered
@@ -152,6 +155,12 @@ mod tests {
             event_time: 1_800_000_000_000,
         };
         assert_eq!(fx(&quote).unwrap_err().field(), Some("rate_e9"));
-        assert_eq!(fx(&FxRate { rate_e9: 140_000_000, ..quote }), Ok(()));
+        assert_eq!(
+            fx(&FxRate {
+                rate_e9: 140_000_000,
+                ..quote
+            }),
+            Ok(())
+        );
     }
 }
