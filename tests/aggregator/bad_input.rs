@@ -17,6 +17,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 use tradewind_proto::{FxRate, LogisticsEvent, Milestone, Payment};
 
+use tradewind_sim::truth::PaymentRow;
+use tradewind_sink::labels;
+
 use crate::world::{assert_dlq_holds, assert_metrics_match, terminate, wait_for, World};
 
 const DAY_MS: i64 = 86_400_000;
@@ -213,7 +216,53 @@ fn dlq_verdicts(world: &World, expect: usize) -> BTreeMap<String, (String, Strin
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_records_are_dead_lettered_with_reasons_and_reconcile_stays_ok() {
     let world = World::new("badinput");
-    let truth = world.simulate(20_000);
+    // Records flow; once payments partition 0 holds some, one payment
+    // stamped with today's clock (the records are three days old) tries to
+    // hijack its watermark: everything after it would be too late.
+    let producer = {
+        let w = world.clone();
+        std::thread::spawn(move || w.simulate_at(20_000, Some(2_000)))
+    };
+    let hijack_at = now_ms();
+    let payments = format!("{}payments", world.prefix);
+    let probe: BaseConsumer = client(&world).create().unwrap();
+    let started = Instant::now();
+    while probe
+        .fetch_watermarks(&payments, 0, Duration::from_secs(5))
+        .map_or(0, |w| w.1)
+        < 100
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "no payments");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hijacker: BaseProducer = client(&world).create().unwrap();
+    let bytes = payment(1_234, hijack_at);
+    hijacker
+        .send(
+            BaseRecord::to(&payments)
+                .key("hijack")
+                .partition(0)
+                .payload(&bytes),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    hijacker.flush(Duration::from_secs(30)).unwrap();
+    let mut truth = producer.join().unwrap();
+    // The hijacker is a valid payment: it counts, in its own window.
+    truth.payments.push(PaymentRow {
+        window_start_ms: hijack_at.div_euclid(60_000) * 60_000,
+        payer: labels::country(1),
+        payee: labels::country(1),
+        method: labels::method(1),
+        channel: labels::channel(1),
+        currency: labels::currency(1),
+        count: 1,
+        duplicates: 0,
+        amount_minor: 1_234,
+        captured: 1,
+        failed: 0,
+        refunded: 0,
+    });
     let admin: AdminClient<DefaultClientContext> = client(&world).create().unwrap();
     let logistics = format!("{}logistics", world.prefix);
     for r in admin

@@ -29,6 +29,15 @@ pub struct CoreConfig {
     /// before it is rejected `future_timestamp`. Default 5m.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
+    /// The outlier guard: one event moves its partition's event-time
+    /// frontier (and so the watermark) at most this far past where it
+    /// was. An event stamped far ahead (a wrong device clock, a record of
+    /// today in a replay of last week) is still accepted, but cannot drag
+    /// the watermark with it and make the records after it `too_late`. A
+    /// real jump (after a producer pause) is followed one step per record.
+    /// `0s` turns the guard off. Default 30m.
+    #[serde(with = "humantime_serde")]
+    pub max_watermark_step: Duration,
     /// Delivery promise inside one country. Default 24h.
     #[serde(with = "humantime_serde")]
     pub sla_domestic: Duration,
@@ -51,6 +60,7 @@ impl Default for CoreConfig {
             allowed_disorder: Duration::from_secs(5),
             allowed_lateness: Duration::from_secs(3600),
             max_clock_skew: Duration::from_secs(300),
+            max_watermark_step: Duration::from_secs(30 * 60),
             sla_domestic: Duration::from_secs(24 * 3600),
             sla_international: Duration::from_secs(72 * 3600),
             device_silence_gap: Duration::from_secs(30 * 60),
@@ -67,6 +77,8 @@ pub(crate) struct Timing {
     pub disorder: i64,
     pub lateness: i64,
     pub skew: i64,
+    /// `i64::MAX` when the guard is off.
+    pub max_step: i64,
 }
 
 impl CoreConfig {
@@ -86,6 +98,10 @@ impl CoreConfig {
             disorder: ms(self.allowed_disorder),
             lateness: ms(self.allowed_lateness),
             skew: ms(self.max_clock_skew),
+            max_step: match ms(self.max_watermark_step) {
+                0 => i64::MAX,
+                s => s,
+            },
         };
         if t.size <= 0 || t.slide <= 0 {
             return Err(Error::Config(

@@ -7,8 +7,10 @@
 //! - **Future.** An event stamped more than `max_clock_skew` after the time
 //!   Kafka received it (`record_time_ms`) is rejected `future_timestamp` and
 //!   does not move the watermark.
-//! - **Watermark** = highest accepted event time − `allowed_disorder`; it
-//!   never moves backwards. A window closes (is emitted) once the watermark
+//! - **Watermark** = the partition's frontier − `allowed_disorder`; it
+//!   never moves backwards. The frontier is the highest accepted event
+//!   time, except that one event moves it at most `max_watermark_step`
+//!   (the outlier guard), so a single far-ahead stamp cannot hijack it. A window closes (is emitted) once the watermark
 //!   reaches its end, and is kept for `allowed_lateness` after that.
 //! - **Too late.** An event is accepted only if every window it belongs to
 //!   is still kept (its earliest window's end + lateness is above the
@@ -196,7 +198,7 @@ impl<F: Family> Engine<F> {
                 meta.offset,
                 at.frontier_before,
             );
-            part.frontier = part.frontier.max(et);
+            part.frontier = advance_frontier(part.frontier, et, t.max_step);
         }
 
         if let Some(reason) = reason {
@@ -420,6 +422,16 @@ fn fold_windows<F: Family>(
             w.dirty = true;
         }
         start += t.slide;
+    }
+}
+
+/// The frontier after accepting an event at `et`: the highest event time,
+/// but at most `max_step` past the previous frontier.
+pub(crate) fn advance_frontier(frontier: i64, et: i64, max_step: i64) -> i64 {
+    if frontier == NO_TIME {
+        et
+    } else {
+        frontier.max(et.min(frontier.saturating_add(max_step)))
     }
 }
 

@@ -18,6 +18,8 @@ const SIZE: i64 = 10_000;
 const DISORDER: i64 = 2_000;
 const LATENESS: i64 = 20_000;
 const SKEW: i64 = 5_000;
+/// Small enough that the streams' jumps (up to ~9 s) meet the guard.
+const STEP: i64 = 3_000;
 const NO_TIME: i64 = i64::MIN;
 
 fn config(slide: i64) -> CoreConfig {
@@ -27,6 +29,7 @@ fn config(slide: i64) -> CoreConfig {
         allowed_disorder: Duration::from_millis(DISORDER as u64),
         allowed_lateness: Duration::from_millis(LATENESS as u64),
         max_clock_skew: Duration::from_millis(SKEW as u64),
+        max_watermark_step: Duration::from_millis(STEP as u64),
         ..CoreConfig::default()
     }
 }
@@ -234,7 +237,12 @@ fn reference<F: Family>(
                         None => {}
                     },
                 }
-                frontier[p] = frontier[p].max(et);
+                // The outlier guard: at most STEP past the old frontier.
+                frontier[p] = if frontier[p] == NO_TIME {
+                    et
+                } else {
+                    frontier[p].max(et.min(frontier[p] + STEP))
+                };
                 let wm_after = frontier[p] - DISORDER;
                 let mut due: Vec<(i64, u64)> = entities[p]
                     .iter()
@@ -547,8 +555,13 @@ fn ship(id: u64, milestone: Milestone, t: i64) -> LogisticsEvent {
 #[test]
 fn a_missing_delivery_breaches_when_the_watermark_crosses_the_deadline() {
     let base = 1_800_000_000_000i64;
+    // One event moves the watermark 30 s here: no outlier guard.
+    let cfg = CoreConfig {
+        max_watermark_step: Duration::ZERO,
+        ..config(SIZE)
+    };
     let mut engine = Engine::new(
-        &config(SIZE),
+        &cfg,
         LogisticsSla::new(Duration::from_secs(10), Duration::from_secs(30)),
     )
     .unwrap();
@@ -711,4 +724,56 @@ fn a_device_that_keeps_reporting_does_not_hold_the_restart_offset_back() {
         "restart offset {} is more than {span} readings back",
         cp.restart_offset
     );
+}
+
+#[test]
+fn one_far_ahead_event_cannot_hijack_the_watermark_but_a_real_jump_is_followed() {
+    let base = 1_800_000_000_000i64;
+    let cfg = CoreConfig {
+        max_watermark_step: Duration::from_secs(600),
+        allowed_lateness: Duration::from_secs(3600),
+        ..config(SIZE)
+    };
+    let mut engine = Engine::new(&cfg, PaymentCorridors).unwrap();
+    let pay = |t: i64| Payment {
+        payment_id: 1,
+        event_time: t,
+        payer_country: 1,
+        payee_country: 1,
+        method: 1,
+        channel: 1,
+        currency: 1,
+        amount_minor: 10,
+        status: 2,
+        ..Default::default()
+    };
+    let mut offset = 0;
+    let mut feed = |engine: &mut Engine<PaymentCorridors>, t: i64, now: i64| {
+        offset += 1;
+        engine.process(
+            SourceMeta {
+                partition: 0,
+                offset,
+                record_time_ms: now,
+            },
+            &pay(t),
+        )
+    };
+    let now = base + 3 * 86_400_000; // a replay of three-day-old records, today
+    for i in 0..10 {
+        assert_eq!(feed(&mut engine, base + i * 1_000, now), None);
+    }
+    // One record stamped with today's clock: accepted, but the watermark
+    // moves one step (10 min), not three days.
+    assert_eq!(feed(&mut engine, now, now), None);
+    assert_eq!(engine.watermark(0), Some(base + 9_000 + 600_000 - DISORDER));
+    // So the replay goes on: nothing after it is too late.
+    for i in 10..40 {
+        assert_eq!(feed(&mut engine, base + i * 1_000, now), None, "record {i}");
+    }
+    // A real jump (the producer was paused) is followed, a step per record.
+    for i in 0..500 {
+        assert_eq!(feed(&mut engine, now + i * 1_000, now + i * 1_000), None);
+    }
+    assert_eq!(engine.watermark(0), Some(now + 499_000 - DISORDER));
 }
