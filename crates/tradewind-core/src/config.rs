@@ -38,6 +38,15 @@ pub struct CoreConfig {
     /// `0s` turns the guard off. Default 30m.
     #[serde(with = "humantime_serde")]
     pub max_watermark_step: Duration,
+    /// Count each event once: a repeat of an accepted event's identity
+    /// (see `proto/README.md`) within `dedup_horizon` is booked in the
+    /// ledger as `duplicate` and not aggregated. Default on.
+    pub dedup: bool,
+    /// How long an identity is remembered, in event time behind the
+    /// watermark. At least `window_size + allowed_lateness`, which is also
+    /// the default (unset): 1h1m with the other defaults.
+    #[serde(default, with = "humantime_serde")]
+    pub dedup_horizon: Option<Duration>,
     /// Delivery promise inside one country. Default 24h.
     #[serde(with = "humantime_serde")]
     pub sla_domestic: Duration,
@@ -61,6 +70,8 @@ impl Default for CoreConfig {
             allowed_lateness: Duration::from_secs(3600),
             max_clock_skew: Duration::from_secs(300),
             max_watermark_step: Duration::from_secs(30 * 60),
+            dedup: true,
+            dedup_horizon: None,
             sla_domestic: Duration::from_secs(24 * 3600),
             sla_international: Duration::from_secs(72 * 3600),
             device_silence_gap: Duration::from_secs(30 * 60),
@@ -79,6 +90,8 @@ pub(crate) struct Timing {
     pub skew: i64,
     /// `i64::MAX` when the guard is off.
     pub max_step: i64,
+    /// `None` when deduplication is off.
+    pub dedup_horizon: Option<i64>,
 }
 
 impl CoreConfig {
@@ -102,7 +115,23 @@ impl CoreConfig {
                 0 => i64::MAX,
                 s => s,
             },
+            dedup_horizon: None,
         };
+        let t = Timing {
+            dedup_horizon: self.dedup.then(|| {
+                self.dedup_horizon
+                    .map_or(t.size + t.lateness, ms)
+            }),
+            ..t
+        };
+        if let Some(h) = t.dedup_horizon {
+            if h < t.size + t.lateness {
+                return Err(Error::Config(format!(
+                    "core.dedup_horizon ({h}ms) must be at least core.window_size + core.allowed_lateness ({}ms)",
+                    t.size + t.lateness
+                )));
+            }
+        }
         if t.size <= 0 || t.slide <= 0 {
             return Err(Error::Config(
                 "core.window_size and core.window_slide must be above 0".into(),

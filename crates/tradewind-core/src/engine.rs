@@ -44,6 +44,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 
 use crate::config::{CoreConfig, Timing};
+use crate::dedup::Dedup;
 use crate::family::Family;
 use crate::ledger::OpenLedger;
 pub use crate::output::{Checkpoint, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
@@ -73,6 +74,7 @@ struct Partition<F: Family> {
     /// Watermark up to which windows have been closed.
     closed_wm: i64,
     ledger: OpenLedger,
+    dedup: Dedup,
     /// Replay bounds after a restore: the restored checkpoint's highest
     /// processed offset and frontier. Both carry into later checkpoints, so
     /// a crash during a replay does not forget what the first life did.
@@ -90,6 +92,7 @@ impl<F: Family> Partition<F> {
             timers: Timers::new(t),
             closed_wm: NO_TIME,
             ledger: OpenLedger::new(partition),
+            dedup: Dedup::new(t.dedup_horizon.unwrap_or(i64::MAX)),
             highest_processed: -1,
             final_frontier: NO_TIME,
             final_watermark: NO_TIME,
@@ -156,6 +159,11 @@ impl<F: Family> Engine<F> {
             .sum()
     }
 
+    /// Event identities remembered for deduplication, over all partitions.
+    pub fn remembered_ids(&self) -> usize {
+        self.parts.values().map(|p| p.dedup.len()).sum()
+    }
+
     /// Entities with a live timer or tombstone, over all partitions.
     pub fn live_entities(&self) -> usize {
         self.parts.values().map(|p| p.timers.len()).sum()
@@ -187,8 +195,14 @@ impl<F: Family> Engine<F> {
         };
         let late =
             reason.is_none() && at.wm != NO_TIME && first_window_start(et, t) + t.size <= at.wm;
+        let duplicate = reason.is_none()
+            && t.dedup_horizon.is_some()
+            && self.family.identity(event).is_some_and(|id| {
+                part.dedup
+                    .repeat(id, et, meta.offset, at.frontier_before)
+            });
         if reason.is_none() {
-            if let Some(key) = self.family.key(event) {
+            if let Some(key) = self.family.key(event).filter(|_| !duplicate) {
                 let family = &self.family;
                 fold_windows(part, t, et, key, at, |agg| family.fold(agg, event));
             }
@@ -217,6 +231,7 @@ impl<F: Family> Engine<F> {
             at.frontier_before,
             reason,
             late,
+            duplicate,
         ) {
             self.out.ledger.push(done);
         }
@@ -243,7 +258,7 @@ impl<F: Family> Engine<F> {
         let frontier = part.frontier;
         if let Some(done) = part
             .ledger
-            .record(t, frontier, offset, frontier, Some(reason), false)
+            .record(t, frontier, offset, frontier, Some(reason), false, false)
         {
             self.out.ledger.push(done);
         }
@@ -291,6 +306,8 @@ impl<F: Family> Engine<F> {
             }
         }
         part.closed_wm = wm;
+        let ledger_from = part.ledger.anchor().map_or(i64::MAX, |a| a.0);
+        part.dedup.expire(wm, ledger_from);
         // Free: windows whose end + lateness <= wm, oldest first.
         while let Some(entry) = part.windows.first_entry() {
             if entry.key() + t.size + t.lateness > wm {
@@ -343,7 +360,8 @@ impl<F: Family> Engine<F> {
             .map(|w| (w.first_offset, w.frontier_before));
         let candidates = windows
             .chain(part.timers.earliest_anchor())
-            .chain(part.ledger.anchor());
+            .chain(part.ledger.anchor())
+            .chain(part.dedup.anchor());
         for c in candidates {
             if c.0 < restart.0 {
                 restart = c;

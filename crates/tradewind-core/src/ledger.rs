@@ -51,6 +51,7 @@ impl OpenLedger {
         frontier_before: i64,
         reason: Option<Reason>,
         late: bool,
+        duplicate: bool,
     ) -> Option<LedgerRow> {
         if offset < self.skip_below {
             return None;
@@ -82,6 +83,7 @@ impl OpenLedger {
         r.seen += 1;
         r.last_offset = offset;
         match reason {
+            None if duplicate => r.duplicate += 1,
             None => {
                 r.aggregated += 1;
                 r.corrected_late += late as u64;

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod engine;
 pub mod family;
+pub mod dedup;
 mod ledger;
 pub use ledger::BEFORE_FIRST_EVENT;
 pub mod output;

@@ -72,6 +72,8 @@ pub struct LedgerRow {
     pub malformed: u64,
     pub unknown_enum: u64,
     pub invalid: u64,
+    /// Repeats of an event already counted: booked, not aggregated.
+    pub duplicate: u64,
     pub first_offset: i64,
     pub last_offset: i64,
 }

@@ -30,7 +30,18 @@ fn config(slide: i64) -> CoreConfig {
         allowed_lateness: Duration::from_millis(LATENESS as u64),
         max_clock_skew: Duration::from_millis(SKEW as u64),
         max_watermark_step: Duration::from_millis(STEP as u64),
+        // The reference never forgets an identity.
+        dedup_horizon: Some(Duration::from_secs(86_400)),
         ..CoreConfig::default()
+    }
+}
+
+/// The shortest dedup horizon allowed, so identities are forgotten (and
+/// held anchors released) within the streams here.
+fn forgetful(slide: i64) -> CoreConfig {
+    CoreConfig {
+        dedup_horizon: Some(Duration::from_millis((SIZE + LATENESS) as u64)),
+        ..config(slide)
     }
 }
 
@@ -43,14 +54,15 @@ struct In<E> {
 }
 
 fn payments() -> impl Strategy<Value = Vec<In<Payment>>> {
-    // (partition, record-time step, (event-time delta, key, amount, status))
+    // (partition, record-time step, (event-time delta, key, amount, status), id)
     let draw = (
         0..2i32,
         0..400i64,
-        (-70_000..9_000i64, 0..4u8, 1..5_000i64, 2..5i32),
+        (-70_000..9_000i64, 0..4u8, 1..5_000i64, 2..5i32, 1..40u64),
     );
     prop::collection::vec(draw, 1..400).prop_map(|raw| {
-        sequence(raw, |_, clock, (delta, key, amount, status)| Payment {
+        sequence(raw, |_, clock, (delta, key, amount, status, id)| Payment {
+            payment_id: id,
             event_time: clock + delta,
             payer_country: 1 + (key % 2) as i32,
             payee_country: 1,
@@ -150,7 +162,9 @@ fn reference<F: Family>(
         let last = time.div_euclid(slide) * slide;
         (last - SIZE + slide..=last).step_by(slide as usize)
     };
-    let mut trail: Vec<(i32, i64, i64, Option<Reason>, bool)> = Vec::new();
+    let mut trail: Vec<(i32, i64, i64, Option<Reason>, bool, bool)> = Vec::new();
+    // Identities seen per partition: nothing is ever forgotten here.
+    let mut seen: [BTreeSet<u64>; 2] = [BTreeSet::new(), BTreeSet::new()];
     for e in events {
         let p = e.partition as usize;
         let et = family.event_time(&e.event);
@@ -168,9 +182,14 @@ fn reference<F: Family>(
             None
         };
         let late = outcome.is_none() && wm.is_some_and(|wm| first_start + SIZE <= wm);
+        // A repeat is accepted in every way but the windows.
+        let dup = outcome.is_none()
+            && family
+                .identity(&e.event)
+                .is_some_and(|id| !seen[p].insert(id));
         match outcome {
             None => {
-                if let Some(key) = family.key(&e.event) {
+                if let Some(key) = family.key(&e.event).filter(|_| !dup) {
                     for s in windows_of(et) {
                         family.fold(
                             rows.entry((s, key.clone(), e.partition)).or_default(),
@@ -270,12 +289,12 @@ fn reference<F: Family>(
         } else {
             frontier[p].div_euclid(SIZE) * SIZE
         };
-        trail.push((e.partition, e.offset, w, outcome, late));
+        trail.push((e.partition, e.offset, w, outcome, late, dup));
     }
     let mut ledger: BTreeMap<(i32, i64), LedgerRow> = BTreeMap::new();
     for part in 0..2 {
         let mine: Vec<_> = trail.iter().filter(|t| t.0 == part).collect();
-        for (_, offset, w, outcome, late) in mine {
+        for (_, offset, w, outcome, late, dup) in mine {
             // Before the first accepted event: the epoch's row.
             let w = if *w == NO_TIME { 0 } else { *w };
             let r = ledger.entry((part, w)).or_insert_with(|| LedgerRow {
@@ -287,6 +306,7 @@ fn reference<F: Family>(
             r.seen += 1;
             r.last_offset = *offset;
             match outcome {
+                None if *dup => r.duplicate += 1,
                 None => {
                     r.aggregated += 1;
                     r.corrected_late += *late as u64;
@@ -308,8 +328,13 @@ fn meta<E>(e: &In<E>) -> SourceMeta {
     }
 }
 
-fn run<F: Family>(family: F, events: &[In<F::Event>], slide: i64, flushes: &[bool]) -> Final<F> {
-    let mut engine = Engine::new(&config(slide), family).unwrap();
+fn run<F: Family>(
+    cfg: &CoreConfig,
+    family: F,
+    events: &[In<F::Event>],
+    flushes: &[bool],
+) -> Final<F> {
+    let mut engine = Engine::new(cfg, family).unwrap();
     let mut fin = Final::default();
     for (i, e) in events.iter().enumerate() {
         engine.process(meta(e), &e.event);
@@ -328,16 +353,16 @@ fn run<F: Family>(family: F, events: &[In<F::Event>], slide: i64, flushes: &[boo
 /// possibly before the previous life's: a crash during replay), flushes,
 /// checkpoints and "crashes". The last life runs to the end.
 fn crash_and_replay<F: Family>(
+    cfg: &CoreConfig,
     make: impl Fn() -> F,
     events: &[In<F::Event>],
-    slide: i64,
     cuts: &[usize],
 ) -> Final<F> {
     let mut fin = Final::default();
     let mut checkpoints: BTreeMap<i32, Checkpoint> = BTreeMap::new();
     let lives = cuts.iter().copied().map(Some).chain([None]);
     for cut in lives {
-        let mut engine = Engine::new(&config(slide), make()).unwrap();
+        let mut engine = Engine::new(cfg, make()).unwrap();
         for (p, cp) in &checkpoints {
             engine.restore(*p, &Checkpoint::from_metadata(&cp.to_metadata()).unwrap());
         }
@@ -384,7 +409,7 @@ fn check_family<F: Family>(
     flushes: &[bool],
     cuts: &[f64],
 ) {
-    let whole = run(make(), events, slide, flushes);
+    let whole = run(&config(slide), make(), events, flushes);
     let (rows, ledger, rejections) = reference(&make(), events, slide);
     assert_eq!(whole.aggs(), rows);
     assert_eq!(whole.ledger, ledger);
@@ -393,7 +418,12 @@ fn check_family<F: Family>(
         .iter()
         .map(|c| ((events.len() as f64) * c) as usize)
         .collect();
-    assert_same(&crash_and_replay(make, events, slide, &cuts), &whole);
+    assert_same(&crash_and_replay(&config(slide), &make, events, &cuts), &whole);
+    // With identities forgotten as soon as allowed, a crash and replay
+    // still repeats every decision of an uninterrupted run.
+    let short = forgetful(slide);
+    let whole = run(&short, make(), events, flushes);
+    assert_same(&crash_and_replay(&short, make, events, &cuts), &whole);
 }
 
 /// Shipments: a few ids per partition, each with a fixed creation time and
@@ -692,8 +722,9 @@ fn a_device_that_keeps_reporting_does_not_hold_the_restart_offset_back() {
     // timer is pushed out by every reading; the restart point must follow
     // it instead of staying at its first reading.
     let base = 1_800_000_000_000i64;
+    // The default dedup horizon: window size + lateness.
     let mut engine = Engine::new(
-        &config(SIZE),
+        &forgetful(SIZE),
         IotHealth::new(Duration::from_secs(8), [2.0, 8.0]),
     )
     .unwrap();
@@ -716,8 +747,8 @@ fn a_device_that_keeps_reporting_does_not_hold_the_restart_offset_back() {
     }
     engine.flush();
     let cp = engine.checkpoint(0).unwrap();
-    // Kept windows and lateness reach back SIZE + LATENESS (plus disorder);
-    // nothing should reach back to offset 0.
+    // Kept windows, lateness and remembered identities reach back SIZE +
+    // LATENESS (plus disorder); nothing should reach back to offset 0.
     let span = (SIZE + LATENESS + DISORDER) / 1_000 + 2;
     assert!(
         cp.restart_offset >= n - span,

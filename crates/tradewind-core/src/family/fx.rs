@@ -21,6 +21,15 @@ impl Family for FxQuotes {
         e.event_time
     }
 
+    /// A quote's pair and time.
+    fn identity(&self, e: &FxRate) -> Option<u64> {
+        Some(crate::dedup::identity(&[
+            e.base as u64,
+            e.quote as u64,
+            e.event_time as u64,
+        ]))
+    }
+
     fn key(&self, _: &FxRate) -> Option<()> {
         None
     }

@@ -61,6 +61,11 @@ impl Family for IotHealth {
         e.event_time
     }
 
+    /// A reading's device and event time.
+    fn identity(&self, e: &IotReading) -> Option<u64> {
+        Some(crate::dedup::identity(&[e.device_id, e.event_time as u64]))
+    }
+
     fn key(&self, e: &IotReading) -> Option<IotKey> {
         Some(key_of(e))
     }

@@ -72,6 +72,11 @@ impl Family for LogisticsSla {
         e.event_time
     }
 
+    /// A shipment's milestone: each is reported once.
+    fn identity(&self, e: &LogisticsEvent) -> Option<u64> {
+        Some(crate::dedup::identity(&[e.shipment_id, e.milestone as u64]))
+    }
+
     fn key(&self, e: &LogisticsEvent) -> Option<LogisticsKey> {
         (e.milestone == Milestone::Delivered as i32).then(|| key_of(e))
     }

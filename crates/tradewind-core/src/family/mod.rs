@@ -37,6 +37,11 @@ pub trait Family {
     /// The window key an event feeds, if it feeds windows at all.
     fn key(&self, e: &Self::Event) -> Option<Self::Key>;
     fn fold(&self, agg: &mut Self::Agg, e: &Self::Event);
+    /// The event's identity for deduplication ([`crate::dedup::identity`]
+    /// of its identifying fields), or `None` if it has none.
+    fn identity(&self, _e: &Self::Event) -> Option<u64> {
+        None
+    }
 
     fn timer_op(&self, _e: &Self::Event) -> TimerOp<Self::Timer> {
         TimerOp::None

@@ -45,6 +45,12 @@ impl Family for PaymentCorridors {
         e.event_time
     }
 
+    /// A payment's id and status: a refund of a captured payment is a new
+    /// event, a second CAPTURED of the same payment is a repeat.
+    fn identity(&self, e: &Payment) -> Option<u64> {
+        Some(crate::dedup::identity(&[e.payment_id, e.status as u64]))
+    }
+
     fn key(&self, e: &Payment) -> Option<CorridorKey> {
         Some(CorridorKey {
             payer: e.payer_country,
