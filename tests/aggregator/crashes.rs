@@ -67,3 +67,33 @@ async fn sigterm_drains_and_commits_within_ten_seconds() {
     assert_metrics_match(&world, &truth).await;
     world.reconcile();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicates_count_once_across_a_crash() {
+    let world = World::new("dupes");
+    let scenario = std::fs::read_to_string(world.dir.join("scenario.toml"))
+        .unwrap()
+        .replace("duplicate_rate = 0.002", "duplicate_rate = 0.05");
+    std::fs::write(world.dir.join("scenario.toml"), scenario).unwrap();
+    let truth = world.simulate(20_000);
+    let mut first = world.aggregator(&[], "first.log");
+    pause(jitter(3, 1_500, 2_500));
+    first.kill().unwrap(); // SIGKILL: the replay must recognise repeats again
+    first.wait().unwrap();
+    let mut last = world.aggregator(&[], "last.log");
+    let report = world.wait_reconciled(Duration::from_secs(120));
+    terminate(&last);
+    assert!(wait_for(&mut last, Duration::from_secs(30)).success());
+    assert_metrics_match(&world, &truth).await;
+    assert_dlq_matches(&report, &truth);
+    // Every repeat is booked as a duplicate, none more.
+    let booked: u64 = world
+        .client()
+        .query("SELECT sum(duplicate) FROM ledger FINAL")
+        .fetch_one()
+        .await
+        .unwrap();
+    let made: u64 = truth.topics.values().map(|t| t.duplicates).sum();
+    assert!(made > 500, "the scenario should make duplicates: {made}");
+    assert_eq!(booked, made);
+}

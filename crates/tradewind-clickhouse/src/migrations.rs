@@ -44,8 +44,8 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        name: "ledger_invalid",
-        sql: include_str!("../migrations/0004_ledger_invalid.sql"),
+        name: "ledger_invalid_duplicate",
+        sql: include_str!("../migrations/0004_ledger_invalid_duplicate.sql"),
     },
 ];
 

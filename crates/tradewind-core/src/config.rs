@@ -118,10 +118,9 @@ impl CoreConfig {
             dedup_horizon: None,
         };
         let t = Timing {
-            dedup_horizon: self.dedup.then(|| {
-                self.dedup_horizon
-                    .map_or(t.size + t.lateness, ms)
-            }),
+            dedup_horizon: self
+                .dedup
+                .then(|| self.dedup_horizon.map_or(t.size + t.lateness, ms)),
             ..t
         };
         if let Some(h) = t.dedup_horizon {

@@ -197,10 +197,10 @@ impl<F: Family> Engine<F> {
             reason.is_none() && at.wm != NO_TIME && first_window_start(et, t) + t.size <= at.wm;
         let duplicate = reason.is_none()
             && t.dedup_horizon.is_some()
-            && self.family.identity(event).is_some_and(|id| {
-                part.dedup
-                    .repeat(id, et, meta.offset, at.frontier_before)
-            });
+            && self
+                .family
+                .identity(event)
+                .is_some_and(|id| part.dedup.repeat(id, et, meta.offset, at.frontier_before));
         if reason.is_none() {
             if let Some(key) = self.family.key(event).filter(|_| !duplicate) {
                 let family = &self.family;
@@ -256,9 +256,9 @@ impl<F: Family> Engine<F> {
             });
         }
         let frontier = part.frontier;
-        if let Some(done) = part
-            .ledger
-            .record(t, frontier, offset, frontier, Some(reason), false, false)
+        if let Some(done) =
+            part.ledger
+                .record(t, frontier, offset, frontier, Some(reason), false, false)
         {
             self.out.ledger.push(done);
         }

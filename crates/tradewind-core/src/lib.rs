@@ -12,9 +12,9 @@
 //! - [`output`]: rows, rejections and checkpoints.
 
 pub mod config;
+pub mod dedup;
 pub mod engine;
 pub mod family;
-pub mod dedup;
 mod ledger;
 pub use ledger::BEFORE_FIRST_EVENT;
 pub mod output;

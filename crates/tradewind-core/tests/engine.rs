@@ -418,7 +418,10 @@ fn check_family<F: Family>(
         .iter()
         .map(|c| ((events.len() as f64) * c) as usize)
         .collect();
-    assert_same(&crash_and_replay(&config(slide), &make, events, &cuts), &whole);
+    assert_same(
+        &crash_and_replay(&config(slide), &make, events, &cuts),
+        &whole,
+    );
     // With identities forgotten as soon as allowed, a crash and replay
     // still repeats every decision of an uninterrupted run.
     let short = forgetful(slide);

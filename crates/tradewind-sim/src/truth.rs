@@ -9,8 +9,9 @@
 //! serialises to JSON.
 //!
 //! Conventions, chosen so a consumer can compare either way:
-//! - window rows count every decodable record, duplicates included, and say
-//!   how many of them were duplicates;
+//! - window rows count each event once: a duplicate (the same record
+//!   again) is left out of the counts and only noted in the row's
+//!   `duplicates`, as Tradewind's deduplication does;
 //! - events from devices whose clock runs ahead are left out of the window
 //!   rows (a correct aggregator rejects them) and counted per topic instead;
 //! - late and jittered records are in their event-time window.
@@ -215,6 +216,13 @@ impl TruthBuilder {
             channel,
             currency,
         );
+        if f.duplicate {
+            // Counted once: a repeat is only noted.
+            if let Some(row) = self.pay.get_mut(&key) {
+                row.duplicates += 1;
+            }
+            return;
+        }
         let row = self.pay.entry(key).or_insert_with(|| PaymentRow {
             window_start_ms: key.0,
             payer: CountryName(payer).to_string(),
@@ -230,7 +238,6 @@ impl TruthBuilder {
             refunded: 0,
         });
         row.count += 1;
-        row.duplicates += f.duplicate as u64;
         row.amount_minor += p.amount_minor;
         match p.status() {
             PaymentStatus::Captured => row.captured += 1,
@@ -246,6 +253,12 @@ impl TruthBuilder {
         }
         let (origin, dest, mode) = (e.origin_country(), e.destination_country(), e.mode());
         let key = (self.window(e.event_time), origin, dest, mode);
+        if f.duplicate {
+            if let Some(row) = self.log.get_mut(&key) {
+                row.duplicates += 1;
+            }
+            return;
+        }
         let sla = if origin == dest {
             self.sla.0
         } else {
@@ -264,7 +277,6 @@ impl TruthBuilder {
             transit_ms_sum: 0,
         });
         row.events += 1;
-        row.duplicates += f.duplicate as u64;
         match e.milestone() {
             Milestone::Created => row.created += 1,
             Milestone::Delivered => {
@@ -282,6 +294,12 @@ impl TruthBuilder {
             return;
         }
         let key = (self.window(r.event_time), r.kind(), r.country());
+        if f.duplicate {
+            if let Some(row) = self.iot.get_mut(&key) {
+                row.duplicates += 1;
+            }
+            return;
+        }
         let row = self.iot.entry(key).or_insert_with(|| IotRow {
             window_start_ms: key.0,
             kind: DeviceKindName(key.1).to_string(),
@@ -292,7 +310,6 @@ impl TruthBuilder {
             battery_permille_sum: 0,
         });
         row.readings += 1;
-        row.duplicates += f.duplicate as u64;
         row.excursions += excursion as u64;
         row.battery_permille_sum += r.battery_permille as u64;
     }
@@ -302,6 +319,12 @@ impl TruthBuilder {
             return;
         }
         let key = (self.window(q.event_time), q.base(), q.quote());
+        if f.duplicate {
+            if let Some(row) = self.fx.get_mut(&key) {
+                row.duplicates += 1;
+            }
+            return;
+        }
         let row = self.fx.entry(key).or_insert_with(|| FxRow {
             window_start_ms: key.0,
             pair: format!("{}/{}", CurrencyName(key.1), CurrencyName(key.2)),
@@ -309,7 +332,6 @@ impl TruthBuilder {
             duplicates: 0,
         });
         row.quotes += 1;
-        row.duplicates += f.duplicate as u64;
     }
 
     pub(crate) fn topics(&self) -> BTreeMap<String, TopicTruth> {

@@ -94,6 +94,7 @@ pub struct LedgerRecord {
     pub malformed: u64,
     pub unknown_enum: u64,
     pub invalid: u64,
+    pub duplicate: u64,
     pub first_offset: i64,
     pub last_offset: i64,
 }
@@ -224,6 +225,7 @@ impl Batch {
             malformed: l.malformed,
             unknown_enum: l.unknown_enum,
             invalid: l.invalid,
+            duplicate: l.duplicate,
             first_offset: l.first_offset,
             last_offset: l.last_offset,
         });

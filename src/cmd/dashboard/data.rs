@@ -107,6 +107,7 @@ pub struct LedgerTotals {
     pub malformed: u64,
     pub unknown_enum: u64,
     pub invalid: u64,
+    pub duplicate: u64,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -277,7 +278,7 @@ pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Res
         .query(
             "SELECT topic, sum(seen) AS n_seen, sum(aggregated) AS n_agg, \
              sum(too_late) AS n_late, sum(future_timestamp) AS n_future, \
-             sum(malformed) AS n_bad, sum(unknown_enum) AS n_enum, sum(invalid) AS n_invalid \
+             sum(malformed) AS n_bad, sum(unknown_enum) AS n_enum, sum(invalid) AS n_invalid, sum(duplicate) AS n_dup \
              FROM ledger FINAL GROUP BY topic ORDER BY topic",
         )
         .fetch_all()

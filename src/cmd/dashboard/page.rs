@@ -316,12 +316,12 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     }
     o.push_str("</table>");
 
-    o.push_str("<h2>Pipeline ledger (all time)</h2><table><tr><th>topic</th><th>seen</th><th>aggregated</th><th>too late</th><th>future</th><th>malformed</th><th>unknown enum</th><th>invalid</th></tr>");
+    o.push_str("<h2>Pipeline ledger (all time)</h2><table><tr><th>topic</th><th>seen</th><th>aggregated</th><th>too late</th><th>future</th><th>malformed</th><th>unknown enum</th><th>invalid</th><th>duplicate</th></tr>");
     for l in &d.ledger {
         let _ = write!(
             o,
-            "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
-            esc(&l.topic), l.seen, l.aggregated, l.too_late, l.future_timestamp, l.malformed, l.unknown_enum, l.invalid
+            "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
+            esc(&l.topic), l.seen, l.aggregated, l.too_late, l.future_timestamp, l.malformed, l.unknown_enum, l.invalid, l.duplicate
         );
     }
     o.push_str("</table></body></html>");
