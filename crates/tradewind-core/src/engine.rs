@@ -46,7 +46,7 @@ use std::hash::BuildHasherDefault;
 use crate::config::{CoreConfig, Timing};
 use crate::dedup::Dedup;
 use crate::family::Family;
-use crate::ledger::OpenLedger;
+use crate::ledger::{Booking, OpenLedger};
 pub use crate::output::{Checkpoint, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
 use crate::timers::Timers;
 use crate::Result;
@@ -229,9 +229,11 @@ impl<F: Family> Engine<F> {
             part.frontier,
             at.offset,
             at.frontier_before,
-            reason,
-            late,
-            duplicate,
+            match reason {
+                Some(r) => Booking::Rejected(r),
+                None if duplicate => Booking::Duplicate,
+                None => Booking::Aggregated { late },
+            },
         ) {
             self.out.ledger.push(done);
         }
@@ -258,7 +260,7 @@ impl<F: Family> Engine<F> {
         let frontier = part.frontier;
         if let Some(done) =
             part.ledger
-                .record(t, frontier, offset, frontier, Some(reason), false, false)
+                .record(t, frontier, offset, frontier, Booking::Rejected(reason))
         {
             self.out.ledger.push(done);
         }

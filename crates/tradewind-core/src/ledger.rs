@@ -15,6 +15,16 @@ use crate::engine::NO_TIME;
 pub const BEFORE_FIRST_EVENT: i64 = 0;
 use crate::output::{LedgerRow, Reason};
 
+/// What became of one record, for its ledger row.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Booking {
+    /// Folded into its windows; `late` if a window was already closed.
+    Aggregated { late: bool },
+    /// A repeat of an event already counted.
+    Duplicate,
+    Rejected(Reason),
+}
+
 pub(crate) struct OpenLedger {
     partition: i32,
     open: Option<Open>,
@@ -49,9 +59,7 @@ impl OpenLedger {
         frontier: i64,
         offset: i64,
         frontier_before: i64,
-        reason: Option<Reason>,
-        late: bool,
-        duplicate: bool,
+        booking: Booking,
     ) -> Option<LedgerRow> {
         if offset < self.skip_below {
             return None;
@@ -82,17 +90,17 @@ impl OpenLedger {
         let r = &mut o.row;
         r.seen += 1;
         r.last_offset = offset;
-        match reason {
-            None if duplicate => r.duplicate += 1,
-            None => {
+        match booking {
+            Booking::Aggregated { late } => {
                 r.aggregated += 1;
                 r.corrected_late += late as u64;
             }
-            Some(Reason::TooLate) => r.too_late += 1,
-            Some(Reason::FutureTimestamp) => r.future_timestamp += 1,
-            Some(Reason::Malformed) => r.malformed += 1,
-            Some(Reason::UnknownEnum) => r.unknown_enum += 1,
-            Some(Reason::Invalid(_)) => r.invalid += 1,
+            Booking::Duplicate => r.duplicate += 1,
+            Booking::Rejected(Reason::TooLate) => r.too_late += 1,
+            Booking::Rejected(Reason::FutureTimestamp) => r.future_timestamp += 1,
+            Booking::Rejected(Reason::Malformed) => r.malformed += 1,
+            Booking::Rejected(Reason::UnknownEnum) => r.unknown_enum += 1,
+            Booking::Rejected(Reason::Invalid(_)) => r.invalid += 1,
         }
         o.dirty = true;
         done
