@@ -3,14 +3,18 @@
 //! - payments with 10,000 distinct payer/payee/method/channel keys;
 //! - IoT readings from 20,000 devices (silence timers, HLL of devices);
 //! - logistics milestones of 50,000 shipments in flight (SLA timers);
-//! - bytes of resident memory per live window key with 1,000,000 keys.
+//! - bytes of resident memory per live window key with 1,000,000 keys
+//!   (each key's payment is also a remembered identity);
+//! - bytes of resident memory per remembered identity (deduplication)
+//!   with 1,000,000 FX quotes, which feed no window.
 //!
 //!   cargo bench --bench core
+//!   TRADEWIND_BENCH_DEDUP=0 cargo bench --bench core   # without deduplication
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use prost::Message;
-use tradewind_core::{CoreConfig, Engine, Family, PaymentCorridors, SourceMeta};
-use tradewind_proto::{IotReading, LogisticsEvent, Payment};
+use tradewind_core::{CoreConfig, Engine, Family, FxQuotes, PaymentCorridors, SourceMeta};
+use tradewind_proto::{FxRate, IotReading, LogisticsEvent, Payment};
 
 const EVENTS: usize = 200_000;
 const START: i64 = 1_794_355_200_000;
@@ -109,7 +113,7 @@ where
     group.sample_size(10);
     group.bench_function(name, |b| {
         b.iter_batched(
-            || Engine::new(&CoreConfig::default(), make()).expect("config"),
+            || Engine::new(&bench_config(), make()).expect("config"),
             |mut engine| {
                 for (i, bytes) in encoded.iter().enumerate() {
                     let e = F::Event::decode(bytes.as_slice()).expect("valid event");
@@ -151,6 +155,15 @@ fn decode_and_aggregate(c: &mut Criterion) {
     );
 }
 
+/// The default core config; `TRADEWIND_BENCH_DEDUP=0` turns deduplication
+/// off, to measure what it costs.
+fn bench_config() -> CoreConfig {
+    CoreConfig {
+        dedup: std::env::var("TRADEWIND_BENCH_DEDUP").map_or(true, |v| v != "0"),
+        ..CoreConfig::default()
+    }
+}
+
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
@@ -169,6 +182,7 @@ fn memory_per_live_key() {
     let mut engine = Engine::new(&CoreConfig::default(), PaymentCorridors).expect("config");
     for k in 0..KEYS {
         let p = Payment {
+            payment_id: k as u64 + 1,
             event_time: START + 1_000,
             payer_country: k % 100,
             payee_country: (k / 100) % 100,
@@ -198,11 +212,45 @@ fn memory_per_live_key() {
     );
 }
 
+/// 1,000,000 distinct FX quotes within the dedup horizon: no windows, so
+/// the growth of resident memory is the dedup memory (plus one ledger row).
+fn memory_per_remembered_id() {
+    const IDS: i64 = 1_000_000;
+    let before = resident_bytes();
+    let mut engine = Engine::new(&CoreConfig::default(), FxQuotes).expect("config");
+    for k in 0..IDS {
+        let q = FxRate {
+            base: 1,
+            quote: 2,
+            rate_e9: 140_000_000,
+            event_time: START + k,
+        };
+        engine.process(
+            SourceMeta {
+                partition: 0,
+                offset: k,
+                record_time_ms: q.event_time,
+            },
+            &q,
+        );
+    }
+    let after = resident_bytes();
+    assert_eq!(engine.remembered_ids(), IDS as usize);
+    println!(
+        "core/memory_per_remembered_id: {} identities, {:.0} bytes per identity (resident {} MB -> {} MB)",
+        IDS,
+        (after.saturating_sub(before)) as f64 / IDS as f64,
+        before / 1_000_000,
+        after / 1_000_000
+    );
+}
+
 criterion_group!(benches, decode_and_aggregate);
 
 fn main() {
     if std::env::args().any(|a| a == "--bench") {
         memory_per_live_key();
+        memory_per_remembered_id();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -23,10 +23,12 @@
 //! a replayed repeat can only touch final windows and final ledger rows,
 //! which the replay skips.
 //!
-//! Memory: per remembered identity one hash-map entry and two ordered-set
-//! entries; `cargo bench --bench core` reports the bytes per identity.
+//! Memory: per remembered identity one hash-map entry, one heap entry and
+//! one queue entry; `cargo bench --bench core` reports the bytes per
+//! identity.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The identities are already hashes: use them as they are.
@@ -47,13 +49,14 @@ impl Hasher for IdHasher {
     }
 }
 
-/// Mixes the fields of an identity into one 64-bit id.
+/// Mixes the fields of an identity (at most four) into one 64-bit id.
 pub fn identity(fields: &[u64]) -> u64 {
-    let mut bytes = Vec::with_capacity(fields.len() * 8);
-    for f in fields {
-        bytes.extend_from_slice(&f.to_le_bytes());
+    let mut bytes = [0u8; 32];
+    let n = fields.len().min(4);
+    for (chunk, f) in bytes.chunks_exact_mut(8).zip(&fields[..n]) {
+        chunk.copy_from_slice(&f.to_le_bytes());
     }
-    xxhash_rust::xxh3::xxh3_64(&bytes)
+    xxhash_rust::xxh3::xxh3_64(&bytes[..n * 8])
 }
 
 struct Seen {
@@ -68,8 +71,12 @@ struct Seen {
 pub(crate) struct Dedup {
     horizon: i64,
     ids: HashMap<u64, Seen, BuildHasherDefault<IdHasher>>,
-    by_time: BTreeSet<(i64, u64)>,
-    by_offset: BTreeSet<(i64, u64)>,
+    /// (time, id), earliest first; an entry whose identity has since moved
+    /// to a later time, or is gone, is skipped when it comes up.
+    by_time: BinaryHeap<Reverse<(i64, u64)>>,
+    /// (offset, id) in arrival order, so offsets increase; entries of
+    /// forgotten identities are dropped once they reach the front.
+    by_offset: VecDeque<(i64, u64)>,
     /// Forgotten identities whose last repeat's ledger row is still open:
     /// (anchor offset, frontier before it, last repeat).
     held: Vec<(i64, i64, i64)>,
@@ -80,8 +87,8 @@ impl Dedup {
         Self {
             horizon,
             ids: HashMap::default(),
-            by_time: BTreeSet::new(),
-            by_offset: BTreeSet::new(),
+            by_time: BinaryHeap::new(),
+            by_offset: VecDeque::new(),
             held: Vec::new(),
         }
     }
@@ -95,9 +102,8 @@ impl Dedup {
         if let Some(s) = self.ids.get_mut(&id) {
             s.last_repeat = offset;
             if time > s.time {
-                self.by_time.remove(&(s.time, id));
                 s.time = time;
-                self.by_time.insert((time, id));
+                self.by_time.push(Reverse((time, id)));
             }
             return true;
         }
@@ -110,25 +116,31 @@ impl Dedup {
                 last_repeat: -1,
             },
         );
-        self.by_time.insert((time, id));
-        self.by_offset.insert((offset, id));
+        self.by_time.push(Reverse((time, id)));
+        self.by_offset.push_back((offset, id));
         false
     }
 
     /// Forgets identities past the horizon at watermark `wm`; `ledger_from`
     /// is the first offset of the open ledger row.
     pub(crate) fn expire(&mut self, wm: i64, ledger_from: i64) {
-        while let Some(&(time, id)) = self.by_time.first() {
+        while let Some(&Reverse((time, id))) = self.by_time.peek() {
             if time.saturating_add(self.horizon) > wm {
                 break;
             }
-            self.by_time.pop_first();
-            if let Some(s) = self.ids.remove(&id) {
-                self.by_offset.remove(&(s.offset, id));
+            self.by_time.pop();
+            if self.ids.get(&id).is_some_and(|s| s.time == time) {
+                let s = self.ids.remove(&id).expect("just seen");
                 if s.last_repeat >= ledger_from {
                     self.held.push((s.offset, s.frontier_before, s.last_repeat));
                 }
             }
+        }
+        while let Some(&(offset, id)) = self.by_offset.front() {
+            if self.ids.get(&id).is_some_and(|s| s.offset == offset) {
+                break;
+            }
+            self.by_offset.pop_front();
         }
         self.held.retain(|h| h.2 >= ledger_from);
     }
@@ -137,7 +149,7 @@ impl Dedup {
     pub(crate) fn anchor(&self) -> Option<(i64, i64)> {
         let remembered = self
             .by_offset
-            .first()
+            .front()
             .and_then(|(_, id)| self.ids.get(id))
             .map(|s| (s.offset, s.frontier_before));
         let held = self.held.iter().map(|h| (h.0, h.1)).min();

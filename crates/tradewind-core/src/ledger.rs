@@ -19,7 +19,9 @@ use crate::output::{LedgerRow, Reason};
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Booking {
     /// Folded into its windows; `late` if a window was already closed.
-    Aggregated { late: bool },
+    Aggregated {
+        late: bool,
+    },
     /// A repeat of an event already counted.
     Duplicate,
     Rejected(Reason),
