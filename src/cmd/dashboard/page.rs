@@ -208,9 +208,9 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     );
     tile(
         &mut o,
-        "silent devices",
+        "silence events",
         &big(t.silent as f64),
-        "no reading within the silence gap",
+        "times a device sent no reading within the silence gap (one device can fall silent more than once)",
     );
     o.push_str("</div>");
 
@@ -291,7 +291,7 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     }
     o.push_str("</table>");
 
-    o.push_str("<h2>Cold chain and device health</h2><table><tr><th>country</th><th>device</th><th>readings</th><th>excursions</th><th>silent</th></tr>");
+    o.push_str("<h2>Cold chain and device health</h2><table><tr><th>country</th><th>device</th><th>readings</th><th>excursions</th><th>silence events</th></tr>");
     let worst = d
         .cold_chain
         .iter()
