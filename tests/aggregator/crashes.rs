@@ -73,7 +73,14 @@ async fn duplicates_count_once_across_a_crash() {
     let world = World::new("dupes");
     let scenario = std::fs::read_to_string(world.dir.join("scenario.toml"))
         .unwrap()
-        .replace("duplicate_rate = 0.002", "duplicate_rate = 0.05");
+        .replace("duplicate_rate = 0.002", "duplicate_rate = 0.05")
+        // A repeat of a future-stamped record is rejected, not booked as a
+        // duplicate; without such devices every repeat is a duplicate.
+        .replace(
+            "clock_ahead_device_rate = 0.002",
+            "clock_ahead_device_rate = 0.0",
+        );
+    assert!(scenario.contains("clock_ahead_device_rate = 0.0\n"));
     std::fs::write(world.dir.join("scenario.toml"), scenario).unwrap();
     let truth = world.simulate(20_000);
     let mut first = world.aggregator(&[], "first.log");

@@ -184,6 +184,13 @@ fn dashboard_matches_the_truth(world: &World, truth: &Truth) {
         .sum();
     assert_eq!(by_bar, payments);
     assert!(d["totals"]["volume_usd"].as_f64().unwrap() > 0.0);
+    // Silent devices are distinct devices, never more than the silences.
+    let (devices, silences) = (total("silent_devices"), total("silent"));
+    assert!(
+        devices <= silences,
+        "{devices} silent devices, {silences} silences"
+    );
+    assert_eq!(devices == 0, silences == 0, "{devices} / {silences}");
     let (status, page) = http_get(port, "/");
     assert_eq!(status, "HTTP/1.1 200 OK");
     for panel in [

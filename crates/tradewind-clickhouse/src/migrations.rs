@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "ledger_invalid_duplicate",
         sql: include_str!("../migrations/0004_ledger_invalid_duplicate.sql"),
     },
+    Migration {
+        version: 5,
+        name: "silent_devices",
+        sql: include_str!("../migrations/0005_silent_devices.sql"),
+    },
 ];
 
 const LEDGER_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -78,6 +78,7 @@ pub struct IotRecord {
     pub battery_hist_keys: Vec<i16>,
     pub battery_hist_counts: Vec<u64>,
     pub devices_sketch: Vec<u32>,
+    pub silent_devices_sketch: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Row, Serialize)]
@@ -193,7 +194,8 @@ impl Batch {
     pub fn push_iot(&mut self, topic: &str, r: WindowRow<IotKey, IotAgg>) {
         let (keys, counts) = r.agg.battery_hist.to_arrays();
         let devices = r.agg.devices.to_packed();
-        self.bytes += 80 + keys.len() * 10 + devices.len() * 4;
+        let silent_devices = r.agg.silent_devices.to_packed();
+        self.bytes += 80 + keys.len() * 10 + (devices.len() + silent_devices.len()) * 4;
         self.iot.push(IotRecord {
             window_start: secs(r.window_start),
             kind: labels::device_kind(r.key.kind),
@@ -207,6 +209,7 @@ impl Batch {
             battery_hist_keys: keys,
             battery_hist_counts: counts,
             devices_sketch: devices,
+            silent_devices_sketch: silent_devices,
         });
     }
 

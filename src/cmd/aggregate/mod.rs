@@ -112,6 +112,29 @@ pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
     result.context("consumer thread")?
 }
 
+/// Fencing seen lately. A member can be fenced by its own earlier session
+/// (a broker paused past the session timeout answers the old session's
+/// heartbeat with `FencedInstanceId` after the member has already
+/// rejoined), so one fence is recovered from like any Kafka fault. Two
+/// live processes with one identity fence each other over and over: the
+/// third fence within [`FENCE_WINDOW`] stops this one with an error that
+/// says so, and the other goes on.
+#[derive(Default)]
+struct Fences(std::collections::VecDeque<std::time::Instant>);
+
+const FENCE_WINDOW: Duration = Duration::from_secs(600);
+const FENCES_TO_STOP: usize = 3;
+
+impl Fences {
+    /// Notes a fence; true when it is one too many.
+    fn fenced(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.0.retain(|t| now.duration_since(*t) < FENCE_WINDOW);
+        self.0.push_back(now);
+        self.0.len() >= FENCES_TO_STOP
+    }
+}
+
 /// Sleeps for `d` unless `token` is cancelled first; false if it was.
 fn nap(token: &CancellationToken, d: Duration) -> bool {
     let until = std::time::Instant::now() + d;
@@ -156,6 +179,7 @@ fn supervise(
             Fault::Recover(m) => anyhow::anyhow!("{m}"),
         }
     };
+    let mut fences = Fences::default();
     loop {
         health.set(State::Rejoining);
         if token.is_cancelled() {
@@ -163,7 +187,8 @@ fn supervise(
         }
         let producer = match commit::transactional_producer(&cfg.kafka, &txn_id, limits) {
             Ok(p) => p,
-            Err(Fault::Recover(m)) => {
+            Err(Fault::Fenced(m)) if fences.fenced() => return Err(stop_for(Fault::Fenced(m))),
+            Err(Fault::Recover(m) | Fault::Fenced(m)) => {
                 let d = pace.next_delay();
                 tracing::warn!(error = %m, retry_in = ?d, "cannot start the DLQ producer yet");
                 health.publish();
@@ -214,7 +239,11 @@ fn supervise(
                 "stopped while ClickHouse was failing ({e}); rows since the last commit were not \
                  written and their offsets not committed, so the next member replays them"
             ),
-            Err(Fault::Recover(m)) => {
+            Err(Fault::Fenced(m)) if fences.fenced() => {
+                consumer.context().discard_on_close();
+                return Err(stop_for(Fault::Fenced(m)));
+            }
+            Err(Fault::Recover(m) | Fault::Fenced(m)) => {
                 metrics::counter!(telemetry::RECOVERIES_TOTAL).increment(1);
                 tracing::warn!(error = %m, "Kafka fault; recovering: forgetting uncommitted state and rejoining from the committed offsets");
                 health.set(State::Rejoining);

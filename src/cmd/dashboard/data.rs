@@ -48,7 +48,10 @@ pub struct Totals {
     pub breaches: u64,
     pub readings: u64,
     pub excursions: u64,
+    /// Silences: each time a device went quiet.
     pub silent: u64,
+    /// Distinct devices that went quiet in the range (HLL estimate).
+    pub silent_devices: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,13 +91,25 @@ pub struct Sla {
     pub transit_ms_sum: i64,
 }
 
-#[derive(Debug, Row, Deserialize, Serialize)]
+#[derive(Debug, Row, Deserialize)]
+struct ColdChainRow {
+    country: String,
+    kind: String,
+    readings: u64,
+    excursions: u64,
+    silent: u64,
+    silent_sketch: Vec<u32>,
+}
+
+#[derive(Debug, Serialize)]
 pub struct ColdChain {
     pub country: String,
     pub kind: String,
     pub readings: u64,
     pub excursions: u64,
     pub silent: u64,
+    /// Distinct devices that went quiet (HLL estimate).
+    pub silent_devices: u64,
 }
 
 #[derive(Debug, Row, Deserialize, Serialize)]
@@ -258,21 +273,36 @@ pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Res
         d.totals.breaches += s.breaches;
     }
 
-    d.cold_chain = ch
+    let rows: Vec<ColdChainRow> = ch
         .query(
             "SELECT country, kind, sum(readings) AS n, sum(excursions) AS exc, \
-             sum(silent) AS quiet FROM iot_health FINAL \
+             sum(silent) AS quiet, groupUniqArrayArray(silent_devices_sketch) AS quiet_sketch \
+             FROM iot_health FINAL \
              WHERE window_start >= toDateTime(?) GROUP BY country, kind \
              ORDER BY exc DESC, n DESC",
         )
         .bind(from)
         .fetch_all()
         .await?;
-    for c in &d.cold_chain {
-        d.totals.readings += c.readings;
-        d.totals.excursions += c.excursions;
-        d.totals.silent += c.silent;
+    // The sketches merge by register (highest rank wins), so the union of
+    // every row's entries estimates the distinct silent devices of the range.
+    let mut all_silent = tradewind_core::sketch::Hll::default();
+    for r in rows {
+        let hll = tradewind_core::sketch::Hll::from_packed(&r.silent_sketch);
+        all_silent.merge(&hll);
+        d.totals.readings += r.readings;
+        d.totals.excursions += r.excursions;
+        d.totals.silent += r.silent;
+        d.cold_chain.push(ColdChain {
+            country: r.country,
+            kind: r.kind,
+            readings: r.readings,
+            excursions: r.excursions,
+            silent: r.silent,
+            silent_devices: hll.estimate().round() as u64,
+        });
     }
+    d.totals.silent_devices = all_silent.estimate().round() as u64;
 
     d.ledger = ch
         .query(

@@ -208,9 +208,12 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     );
     tile(
         &mut o,
-        "silence events",
-        &big(t.silent as f64),
-        "times a device sent no reading within the silence gap (one device can fall silent more than once)",
+        "silent devices",
+        &big(t.silent_devices as f64),
+        &format!(
+            "distinct devices that sent no reading within the silence gap ({} silences)",
+            big(t.silent as f64)
+        ),
     );
     o.push_str("</div>");
 
@@ -291,7 +294,7 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     }
     o.push_str("</table>");
 
-    o.push_str("<h2>Cold chain and device health</h2><table><tr><th>country</th><th>device</th><th>readings</th><th>excursions</th><th>silence events</th></tr>");
+    o.push_str("<h2>Cold chain and device health</h2><table><tr><th>country</th><th>device</th><th>readings</th><th>excursions</th><th>silent devices</th><th>silence events</th></tr>");
     let worst = d
         .cold_chain
         .iter()
@@ -302,7 +305,7 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     for c in &d.cold_chain {
         let _ = write!(
             o,
-            "<tr><td>{}</td><td>{}</td><td class=num>{}</td>{}<td class=num>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=num>{}</td>{}<td class=num>{}</td><td class=num>{}</td></tr>",
             esc(&c.country),
             esc(&c.kind),
             c.readings,
@@ -311,6 +314,7 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
                 &c.excursions.to_string(),
                 "red"
             ),
+            c.silent_devices,
             c.silent
         );
     }

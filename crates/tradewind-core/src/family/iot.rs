@@ -1,8 +1,11 @@
 //! IoT health per device kind and country: readings, cold-chain excursions
 //! (a cold-chain reading outside its temperature band), battery quantiles,
-//! distinct devices, and silent devices: every reading pushes its device's
-//! timer out to `event_time + gap`; if the watermark crosses it first, the
-//! device is counted silent in the window holding that moment.
+//! distinct devices, and silences: every reading pushes its device's
+//! timer out to `event_time + gap`; if the watermark crosses it first, a
+//! silence is counted in the window holding that moment (`silent`, one per
+//! time a device goes quiet) and the device joins the window's HLL of
+//! distinct silent devices (`silent_devices`), which merges across windows
+//! into "how many devices went silent in this range".
 
 use std::time::Duration;
 
@@ -42,6 +45,7 @@ pub struct IotAgg {
     pub silent: u64,
     pub battery_hist: LogHistogram,
     pub devices: Hll,
+    pub silent_devices: Hll,
 }
 
 fn key_of(e: &IotReading) -> IotKey {
@@ -55,7 +59,8 @@ impl Family for IotHealth {
     type Event = IotReading;
     type Key = IotKey;
     type Agg = IotAgg;
-    type Timer = IotKey;
+    /// The window key and the device.
+    type Timer = (IotKey, u64);
 
     fn event_time(&self, e: &IotReading) -> i64 {
         e.event_time
@@ -80,19 +85,20 @@ impl Family for IotHealth {
         a.devices.add(e.device_id);
     }
 
-    fn timer_op(&self, e: &IotReading) -> TimerOp<IotKey> {
+    fn timer_op(&self, e: &IotReading) -> TimerOp<(IotKey, u64)> {
         TimerOp::Extend {
             id: e.device_id,
             deadline: e.event_time.saturating_add(self.silence_gap_ms),
-            timer: key_of(e),
+            timer: (key_of(e), e.device_id),
         }
     }
 
-    fn timer_key(&self, t: &IotKey) -> IotKey {
-        *t
+    fn timer_key(&self, t: &(IotKey, u64)) -> IotKey {
+        t.0
     }
 
-    fn fold_timer(&self, a: &mut IotAgg, _t: &IotKey) {
+    fn fold_timer(&self, a: &mut IotAgg, t: &(IotKey, u64)) {
         a.silent += 1;
+        a.silent_devices.add(t.1);
     }
 }
