@@ -174,74 +174,82 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
+/// Feeds `n` events made by `event(k)` (with their event time, also used as
+/// the record time; offset `k`) to a fresh engine of `family`, and prints the growth of
+/// resident memory per `unit` (`count(&engine)` of them must be `n`).
+fn memory_per<F: Family>(
+    name: &str,
+    unit: &str,
+    family: F,
+    n: i64,
+    event: impl Fn(i64) -> (F::Event, i64),
+    count: impl Fn(&Engine<F>) -> usize,
+) {
+    let before = resident_bytes();
+    let mut engine = Engine::new(&CoreConfig::default(), family).expect("config");
+    for k in 0..n {
+        let (e, time) = event(k);
+        let meta = SourceMeta {
+            partition: 0,
+            offset: k,
+            record_time_ms: time,
+        };
+        engine.process(meta, &e);
+    }
+    let after = resident_bytes();
+    assert_eq!(count(&engine), n as usize);
+    println!(
+        "core/{name}: {n} x {unit}, {:.0} bytes per {unit} (resident {} MB -> {} MB)",
+        (after.saturating_sub(before)) as f64 / n as f64,
+        before / 1_000_000,
+        after / 1_000_000
+    );
+}
+
 /// One window holding 1,000,000 payment keys (100 payers x 100 payees x 100
 /// methods), measured as growth of resident memory.
 fn memory_per_live_key() {
-    const KEYS: i32 = 1_000_000;
-    let before = resident_bytes();
-    let mut engine = Engine::new(&CoreConfig::default(), PaymentCorridors).expect("config");
-    for k in 0..KEYS {
-        let p = Payment {
-            payment_id: k as u64 + 1,
-            event_time: START + 1_000,
-            payer_country: k % 100,
-            payee_country: (k / 100) % 100,
-            method: k / 10_000,
-            currency: 1,
-            amount_minor: 1_000,
-            status: 2,
-            ..Default::default()
-        };
-        engine.process(
-            SourceMeta {
-                partition: 0,
-                offset: k as i64,
-                record_time_ms: p.event_time,
-            },
-            &p,
-        );
-    }
-    let after = resident_bytes();
-    assert_eq!(engine.live_windows(), KEYS as usize);
-    println!(
-        "core/memory_per_live_key: {} live keys, {:.0} bytes per live key (resident {} MB -> {} MB)",
-        KEYS,
-        (after.saturating_sub(before)) as f64 / KEYS as f64,
-        before / 1_000_000,
-        after / 1_000_000
+    memory_per(
+        "memory_per_live_key",
+        "live key",
+        PaymentCorridors,
+        1_000_000,
+        |k| {
+            let p = Payment {
+                payment_id: k as u64 + 1,
+                event_time: START + 1_000,
+                payer_country: (k % 100) as i32,
+                payee_country: ((k / 100) % 100) as i32,
+                method: (k / 10_000) as i32,
+                currency: 1,
+                amount_minor: 1_000,
+                status: 2,
+                ..Default::default()
+            };
+            (p, START + 1_000)
+        },
+        |e| e.live_windows(),
     );
 }
 
 /// 1,000,000 distinct FX quotes within the dedup horizon: no windows, so
 /// the growth of resident memory is the dedup memory (plus one ledger row).
 fn memory_per_remembered_id() {
-    const IDS: i64 = 1_000_000;
-    let before = resident_bytes();
-    let mut engine = Engine::new(&CoreConfig::default(), FxQuotes).expect("config");
-    for k in 0..IDS {
-        let q = FxRate {
-            base: 1,
-            quote: 2,
-            rate_e9: 140_000_000,
-            event_time: START + k,
-        };
-        engine.process(
-            SourceMeta {
-                partition: 0,
-                offset: k,
-                record_time_ms: q.event_time,
-            },
-            &q,
-        );
-    }
-    let after = resident_bytes();
-    assert_eq!(engine.remembered_ids(), IDS as usize);
-    println!(
-        "core/memory_per_remembered_id: {} identities, {:.0} bytes per identity (resident {} MB -> {} MB)",
-        IDS,
-        (after.saturating_sub(before)) as f64 / IDS as f64,
-        before / 1_000_000,
-        after / 1_000_000
+    memory_per(
+        "memory_per_remembered_id",
+        "identity",
+        FxQuotes,
+        1_000_000,
+        |k| {
+            let q = FxRate {
+                base: 1,
+                quote: 2,
+                rate_e9: 140_000_000,
+                event_time: START + k,
+            };
+            (q, START + k)
+        },
+        |e| e.remembered_ids(),
     );
 }
 
