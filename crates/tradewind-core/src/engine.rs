@@ -10,8 +10,12 @@
 //! - **Watermark** = the partition's frontier − `allowed_disorder`; it
 //!   never moves backwards. The frontier is the highest accepted event
 //!   time, except that one event moves it at most `max_watermark_step`
-//!   (the outlier guard), so a single far-ahead stamp cannot hijack it. A window closes (is emitted) once the watermark
-//!   reaches its end, and is kept for `allowed_lateness` after that.
+//!   (the outlier guard), so a single far-ahead stamp cannot hijack it.
+//!   A window closes (is emitted) once the watermark reaches its end, and
+//!   is kept for `allowed_lateness` after that.
+//! - **Duplicates.** An accepted event whose identity the partition
+//!   remembers is a repeat: booked as a duplicate, folded into no window
+//!   (see [`crate::dedup`] for the horizon and how replay stays exact).
 //! - **Too late.** An event is accepted only if every window it belongs to
 //!   is still kept (its earliest window's end + lateness is above the
 //!   watermark); otherwise it is rejected `too_late`. An accepted event for
