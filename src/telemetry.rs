@@ -34,6 +34,9 @@ pub const SINK_LAST_SUCCESS_AGE_SECONDS: &str = "tradewind_sink_last_success_age
 /// 1 for the member's current state (`running`, `sink_blocked`,
 /// `rejoining`), 0 for the others.
 pub const MEMBER_STATE: &str = "tradewind_member_state";
+/// ClickHouse errors no retry can fix (unknown table or column, type
+/// mismatch, authentication): the member stops after counting one.
+pub const SINK_FATAL_ERRORS_TOTAL: &str = "tradewind_sink_fatal_errors_total";
 /// Recoveries from a Kafka fault inside the process.
 pub const RECOVERIES_TOTAL: &str = "tradewind_recoveries_total";
 /// Dead letters whose payload was cut to fit the DLQ topic.

@@ -221,3 +221,32 @@ async fn a_successor_with_the_same_identity_fences_an_open_transaction_at_once()
     assert_metrics_match(&world, &truth).await;
     assert_dlq_matches(&report, &truth);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_no_retry_can_fix_stops_the_member_with_the_reason() {
+    let world = World::new("fatal");
+    let topics = world.command(&["topics"]).output().unwrap();
+    assert!(topics.status.success());
+    let mut agg = world.aggregator(&[], "run.log");
+    let producer = {
+        let w = world.clone();
+        std::thread::spawn(move || w.simulate_at(10_000, Some(800)))
+    };
+    world.wait_written().await;
+    // Someone drops a table the sink writes to: retrying cannot help.
+    world
+        .client()
+        .query("DROP TABLE ledger")
+        .execute()
+        .await
+        .unwrap();
+    let status = wait_for(&mut agg, Duration::from_secs(60));
+    assert!(!status.success(), "the member should stop");
+    let log = std::fs::read_to_string(world.dir.join("run.log")).unwrap();
+    assert!(
+        log.contains("ClickHouse refused the write") && log.contains("not retrying"),
+        "{log}"
+    );
+    assert!(!log.contains("partitions paused"), "{log}");
+    producer.join().unwrap();
+}

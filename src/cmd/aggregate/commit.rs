@@ -202,11 +202,17 @@ impl Committer {
                     metrics::histogram!(tm::SINK_WRITE_SECONDS).record(stats.elapsed.as_secs_f64());
                 }
                 Err(e) => {
-                    // Counted as it happens, so an outage shows at once.
-                    metrics::counter!(tm::SINK_RETRIES_TOTAL).increment(1);
                     let cause = std::error::Error::source(&e)
                         .map(|c| format!("{e}: {c}"))
                         .unwrap_or_else(|| e.to_string());
+                    if e.is_fatal() {
+                        metrics::counter!(tm::SINK_FATAL_ERRORS_TOTAL).increment(1);
+                        return Err(Fault::Operator(format!(
+                            "ClickHouse refused the write ({cause}); the schema or the credentials are wrong"
+                        )));
+                    }
+                    // Counted as it happens, so an outage shows at once.
+                    metrics::counter!(tm::SINK_RETRIES_TOTAL).increment(1);
                     return Ok(Outcome::SinkDown(cause));
                 }
             }
