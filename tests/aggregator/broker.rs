@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::text;
 use crate::world::{
     assert_alive, assert_dlq_matches, assert_metrics_match, free_port, pause, signal, terminate,
     wait_for, World,
@@ -157,7 +158,7 @@ async fn heals_from(tag: &str, fault: impl FnOnce(&mut PrivateKafka)) -> Duratio
     let mut kafka = PrivateKafka::new(&world.dir);
     world.brokers = kafka.brokers();
     let topics = world.command(&["topics"]).output().unwrap();
-    assert!(topics.status.success());
+    assert!(topics.status.success(), "{}", text(&topics));
     let mut agg = world.aggregator(&[], "run.log");
     let producer = {
         let w = world.clone();

@@ -112,21 +112,34 @@ pub async fn max_message_bytes(
 pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffsets>> {
     let consumer = metadata_consumer(cfg)?;
     let timeout = cfg.connect_timeout;
-    let md = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|source| Error::Unreachable {
-            brokers: cfg.brokers.clone(),
-            timeout,
-            source,
-        })?;
+    let deadline = std::time::Instant::now() + timeout;
+    // A topic created a moment ago may still report a transient error
+    // (no leader yet) in its metadata; wait for it like for watermarks.
+    let md = loop {
+        let md = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|source| Error::Unreachable {
+                brokers: cfg.brokers.clone(),
+                timeout,
+                source,
+            })?;
+        let err = md.topics().iter().find_map(|t| t.error());
+        match err.map(RDKafkaErrorCode::from) {
+            None => break md,
+            Some(code) if std::time::Instant::now() < deadline && transient_code(code) => {
+                tracing::debug!(%topic, ?code, "topic metadata not ready yet; retrying");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Some(code) => {
+                return Err(Error::CreateTopic {
+                    topic: topic.into(),
+                    reason: format!("{code:?}"),
+                })
+            }
+        }
+    };
     let mut out = Vec::new();
     for t in md.topics() {
-        if let Some(err) = t.error() {
-            return Err(Error::CreateTopic {
-                topic: topic.into(),
-                reason: format!("{:?}", RDKafkaErrorCode::from(err)),
-            });
-        }
         for p in t.partitions() {
             let (low, high) = watermarks_with_retry(&consumer, topic, p.id(), timeout)?;
             out.push(PartitionOffsets {
@@ -162,14 +175,16 @@ fn watermarks_with_retry(
 }
 
 fn is_transient(e: &rdkafka::error::KafkaError) -> bool {
+    e.rdkafka_error_code().is_some_and(transient_code)
+}
+
+fn transient_code(code: RDKafkaErrorCode) -> bool {
     matches!(
-        e.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::NotLeaderForPartition
-                | RDKafkaErrorCode::LeaderNotAvailable
-                | RDKafkaErrorCode::UnknownTopicOrPartition
-                | RDKafkaErrorCode::UnknownPartition
-        )
+        code,
+        RDKafkaErrorCode::NotLeaderForPartition
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownPartition
     )
 }
 
