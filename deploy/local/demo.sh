@@ -20,12 +20,16 @@ rate_args=()
 [ -n "${RATE:-}" ] && rate_args=(--rate "$RATE")
 # Spread the records over about four and a half simulated days, whatever
 # COUNT is, so one-day and three-day deliveries land (and some miss their
-# promise) inside the run: the default scenario's 5 events/s would pack
-# 200,000 records into half a day.
-eps=$(awk -v n="${COUNT:-200000}" 'BEGIN { e = n / 400000; if (e > 5) e = 5; printf "%.4f", e }')
+# promise) inside the run: the default scenario makes about 2.2 million
+# records in that time, so commerce and IoT fleets are both scaled by
+# COUNT / 2.2 million (at most 1), keeping the mix and each device's
+# reporting interval.
+scale=$(awk -v n="${COUNT:-200000}" 'BEGIN { f = n / 2200000; if (f > 1) f = 1; printf "%.4f", f }')
+eps=$(awk -v f="$scale" 'BEGIN { printf "%.4f", 3.35 * f }')
 scenario="$TRADEWIND_STACK_DIR/demo-scenario.toml"
-sed "s/^events_per_second = .*/events_per_second = $eps/" "$TW_ROOT/scenarios/default.toml" > "$scenario"
-log "simulating ${COUNT:-200000} records into Kafka ($eps new events per simulated second)"
+sed -e "s/^events_per_second = .*/events_per_second = $eps/" \
+  -e "s/^fleet_scale = .*/fleet_scale = $scale/" "$TW_ROOT/scenarios/default.toml" > "$scenario"
+log "simulating ${COUNT:-200000} records into Kafka ($eps commerce events per simulated second, fleets at ${scale}x)"
 "$tw" simulate --scenario "$scenario" --count "${COUNT:-200000}" "${rate_args[@]}" --truth "$TW_ROOT/.stack/last-run.truth.json"
 "$tw" topics --no-create
 log "aggregating into ClickHouse (exits once idle for 5 s)"

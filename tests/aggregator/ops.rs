@@ -191,6 +191,25 @@ fn dashboard_matches_the_truth(world: &World, truth: &Truth) {
         "{devices} silent devices, {silences} silences"
     );
     assert_eq!(devices == 0, silences == 0, "{devices} / {silences}");
+    // Devices report on their fleet's interval, well inside the silence gap:
+    // only the few with a scheduled silence (or lost readings) go quiet.
+    let text = std::fs::read_to_string(world.dir.join("scenario.toml")).unwrap();
+    let scenario = tradewind_sim::Scenario::parse(&text).unwrap();
+    let fleet: f64 = scenario
+        .iot
+        .fleets
+        .iter()
+        .map(|f| (f64::from(f.devices) * scenario.iot.fleet_scale).round().max(1.0))
+        .sum();
+    assert!(
+        (devices as f64) < 0.25 * fleet,
+        "{devices} of {fleet} devices silent"
+    );
+    let readings = total("readings");
+    assert!(
+        silences * 20 < readings,
+        "{silences} silences for {readings} readings"
+    );
     let (status, page) = http_get(port, "/");
     assert_eq!(status, "HTTP/1.1 200 OK");
     for panel in [

@@ -29,10 +29,12 @@ impl World {
         let name = unique(tag);
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).unwrap();
-        // A slow simulated clock: 0.2 new events per second spreads the run
-        // over a day or more, so deliveries and SLA breaches happen.
+        // A slow simulated clock (commerce and fleets at 4% of the default)
+        // spreads the run over a day or more, so deliveries and SLA
+        // breaches happen.
         let scenario = tradewind_sim::scenario::DEFAULT_SCENARIO
-            .replace("events_per_second = 5.0", "events_per_second = 0.2");
+            .replace("events_per_second = 3.35", "events_per_second = 0.134")
+            .replace("fleet_scale = 1.0", "fleet_scale = 0.04");
         std::fs::write(dir.join("scenario.toml"), scenario).unwrap();
         Self {
             brokers: brokers(),

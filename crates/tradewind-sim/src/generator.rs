@@ -1,6 +1,7 @@
 //! The deterministic event generator. Business events *occur* in simulated
 //! time (a thinned Poisson process shaped by the daily cycle and festivals,
-//! plus scheduled follow-ups: shipment milestones and refunds); each is then
+//! plus scheduled follow-ups: shipment milestones and refunds); IoT devices
+//! report on their fleet's own interval and FX quotes tick; each is then
 //! *reported* after a disorder delay. Records leave in report order, so the
 //! Kafka stream shows jitter, late arrivals, duplicates and poison exactly as
 //! the scenario asks. Same scenario + seed + start = same bytes.
@@ -112,6 +113,8 @@ pub struct Generator {
     fx_interval_ms: i64,
     fx_step: Normal<f64>,
     fx_rates: Vec<(Currency, f64)>,
+    /// When each IoT device reads next, by device index.
+    devices_due: BinaryHeap<Reverse<(i64, u32)>>,
     /// Delayed reports (seconds to hours ahead): many, short-lived.
     reports: BinaryHeap<Reverse<Pending>>,
     /// Milestones and refunds (hours to weeks ahead): fewer pushes, but a
@@ -167,6 +170,7 @@ impl Generator {
             fx_interval_ms: ms(s.fx.interval),
             fx_step,
             fx_rates: s.fx.usd_rates.iter().map(|(c, r)| (c.0, *r)).collect(),
+            devices_due: BinaryHeap::new(),
             reports: BinaryHeap::new(),
             followups: BinaryHeap::new(),
             seq: 0,
@@ -196,6 +200,12 @@ impl Generator {
             rng,
         };
         g.draw_arrival(start_ms as f64);
+        // Each device starts at a random phase of its interval.
+        for di in 0..g.world.devices.len() {
+            let every = g.world.fleets[g.world.devices[di].fleet].report_ms;
+            let at = start_ms + g.rng.random_range(0..every);
+            g.devices_due.push(Reverse((at, di as u32)));
+        }
         Ok(g)
     }
 
@@ -379,12 +389,6 @@ impl Generator {
                     self.new_shipment(ci);
                 }
             }
-            Kind::Reading => {
-                if accept >= 1.0 {
-                    return;
-                }
-                self.new_reading();
-            }
         }
     }
 
@@ -472,16 +476,23 @@ impl Generator {
         }
     }
 
-    fn new_reading(&mut self) {
-        let di = {
-            let fleet = &self.world.fleets[self.world.fleet_pick.sample(&mut self.rng)];
-            fleet.first_device + self.rng.random_range(0..fleet.devices)
-        };
+    /// Device `di` is due: it reads unless it is in its silence, and is
+    /// scheduled again one interval (±10%) later either way.
+    fn device_due(&mut self, di: usize) {
+        let every = self.world.fleets[self.world.devices[di].fleet].report_ms;
+        let next = self.now_ms + self.rng.random_range(every * 9 / 10..=every * 11 / 10);
+        self.devices_due.push(Reverse((next, di as u32)));
         let t = self.now_ms;
         let dev = &self.world.devices[di];
         if dev.silent.is_some_and(|(a, b)| t >= a && t < b) {
             return;
         }
+        self.new_reading(di);
+    }
+
+    fn new_reading(&mut self, di: usize) {
+        let t = self.now_ms;
+        let dev = &self.world.devices[di];
         let f = &self.world.fleets[dev.fleet];
         let mut temp = Normal::new(f.temperature.0, f.temperature.1.max(0.0))
             .map(|n| n.sample(&mut self.rng))
@@ -545,7 +556,16 @@ impl Generator {
         let (report_at, followup_at) = (head(&self.reports), head(&self.followups));
         let heap_at = report_at.min(followup_at).0;
         let arrival_at = self.next_arrival as i64;
-        if heap_at <= self.next_fx_ms.min(arrival_at) {
+        let (device_at, device) = self
+            .devices_due
+            .peek()
+            .map(|Reverse(d)| *d)
+            .unwrap_or((i64::MAX, 0));
+        if device_at < heap_at.min(self.next_fx_ms).min(arrival_at) {
+            self.devices_due.pop();
+            self.now_ms = device_at;
+            self.device_due(device as usize);
+        } else if heap_at <= self.next_fx_ms.min(arrival_at) {
             let heap = if report_at < followup_at {
                 &mut self.reports
             } else {

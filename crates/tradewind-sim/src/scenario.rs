@@ -52,13 +52,13 @@ pub struct ClockConfig {
     pub events_per_second: f64,
 }
 
-/// Shares of new events per stream. Shipments add their later milestones and
-/// payments their refunds on top; FX quotes are periodic (see [`FxConfig`]).
+/// Shares of new commerce events. Shipments add their later milestones and
+/// payments their refunds on top. IoT readings and FX quotes are periodic and
+/// not part of the mix (see [`Fleet::report_every`] and [`FxConfig`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MixConfig {
     pub payments: f64,
-    pub iot: f64,
     pub shipments: f64,
 }
 
@@ -154,6 +154,10 @@ pub struct LogisticsConfig {
 #[serde(deny_unknown_fields)]
 pub struct IotConfig {
     pub fleets: Vec<Fleet>,
+    /// Multiplies every fleet's `devices` (at least one device per fleet),
+    /// so a scenario can grow or shrink the IoT load without editing fleets.
+    #[serde(default = "one")]
+    pub fleet_scale: f64,
     /// Share of devices that fall silent for a while.
     pub silent_device_rate: f64,
     pub silence: DurationRange,
@@ -170,8 +174,11 @@ pub struct Fleet {
     pub lon: f64,
     /// Half-width of the area, degrees.
     pub spread_deg: f64,
-    /// Relative share of readings from this fleet.
-    pub weight: f64,
+    /// Each device reports once per this much simulated time, give or take
+    /// 10%, from a random phase. Keep it well under the aggregator's
+    /// `core.device_silence_gap`, or healthy devices count as silent.
+    #[serde(with = "humantime_serde")]
+    pub report_every: Duration,
     /// Normal temperature (°C): mean and standard deviation.
     pub temperature: [f64; 2],
     /// Allowed band (°C) for cold-chain fleets; readings outside are excursions.
@@ -256,8 +263,11 @@ impl Scenario {
         if self.corridors.is_empty() {
             return bad("corridors must list at least one corridor".into());
         }
-        if self.iot.fleets.is_empty() && self.mix.iot > 0.0 {
-            return bad("iot.fleets is empty but mix.iot is above 0".into());
+        if !(self.iot.fleet_scale.is_finite() && self.iot.fleet_scale > 0.0) {
+            return bad(format!(
+                "iot.fleet_scale must be a positive number, got {}",
+                self.iot.fleet_scale
+            ));
         }
         if self.daily_cycle.hourly.len() != 24 {
             return bad(format!(
@@ -295,7 +305,6 @@ impl Scenario {
         }
         let weights = [
             ("mix.payments", self.mix.payments),
-            ("mix.iot", self.mix.iot),
             ("mix.shipments", self.mix.shipments),
         ];
         for (name, w) in weights {
@@ -303,8 +312,8 @@ impl Scenario {
                 return bad(format!("{name} must be a non-negative number, got {w}"));
             }
         }
-        if self.mix.payments + self.mix.iot + self.mix.shipments <= 0.0 {
-            return bad("mix: at least one of payments, iot, shipments must be above 0".into());
+        if self.mix.payments + self.mix.shipments <= 0.0 {
+            return bad("mix: at least one of payments, shipments must be above 0".into());
         }
         for v in &self.daily_cycle.hourly {
             if !(v.is_finite() && *v >= 0.0) {
@@ -360,9 +369,9 @@ impl Scenario {
             }
         }
         for f in &self.iot.fleets {
-            if f.devices == 0 || f.weight.is_nan() || f.weight <= 0.0 {
+            if f.devices == 0 || f.report_every < Duration::from_secs(1) {
                 return bad(format!(
-                    "iot fleet {} in {}: needs devices > 0 and weight > 0",
+                    "iot fleet {} in {}: needs devices > 0 and report_every of at least 1s",
                     f.kind, f.country
                 ));
             }
@@ -382,4 +391,8 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+fn one() -> f64 {
+    1.0
 }

@@ -52,8 +52,8 @@ pub(crate) struct CorridorModel {
 pub(crate) struct FleetModel {
     pub kind: DeviceKind,
     pub country: Country,
-    pub first_device: usize,
-    pub devices: usize,
+    /// Mean gap between one device's readings, simulated milliseconds.
+    pub report_ms: i64,
     pub temperature: (f64, f64),
     pub band_centi: Option<(i32, i32)>,
     pub excursion_rate: f64,
@@ -85,7 +85,6 @@ pub(crate) struct Festival {
 #[derive(Clone, Copy)]
 pub(crate) enum Kind {
     Payment,
-    Reading,
     Shipment,
 }
 
@@ -98,7 +97,6 @@ pub(crate) struct World {
     /// Failure probability per method, indexed by the enum's number.
     pub failure_rate: [f64; 4],
     pub fleets: Vec<FleetModel>,
-    pub fleet_pick: WeightedIndex<f64>,
     pub devices: Vec<Device>,
     pub hourly: [f64; 24],
     pub festivals: Vec<Festival>,
@@ -116,7 +114,6 @@ impl World {
             "mix",
             [
                 (Kind::Payment, s.mix.payments),
-                (Kind::Reading, s.mix.iot),
                 (Kind::Shipment, s.mix.shipments),
             ],
         )?;
@@ -162,12 +159,6 @@ impl World {
         }
 
         let (fleets, devices) = build_fleets(s, start_ms, rng);
-        let fleet_pick = if s.iot.fleets.is_empty() {
-            WeightedIndex::new([1.0]).expect("one positive weight")
-        } else {
-            WeightedIndex::new(s.iot.fleets.iter().map(|f| f.weight))
-                .map_err(|e| Error::Scenario(format!("iot fleet weights: {e}")))?
-        };
 
         let mut hourly = [0.0; 24];
         hourly.copy_from_slice(&s.daily_cycle.hourly);
@@ -191,7 +182,6 @@ impl World {
             methods,
             failure_rate,
             fleets,
-            fleet_pick,
             devices,
             hourly,
             festivals,
@@ -252,8 +242,8 @@ fn build_fleets(
     let mut devices = Vec::new();
     let d = &s.disorder;
     for (fi, f) in s.iot.fleets.iter().enumerate() {
-        let first = devices.len();
-        for _ in 0..f.devices {
+        let count = ((f64::from(f.devices) * s.iot.fleet_scale).round() as usize).max(1);
+        for _ in 0..count {
             let id = 1_000_000 + devices.len() as u64;
             let clock_ahead_ms = if rng.random::<f64>() < d.clock_ahead_device_rate {
                 rng.random_range(
@@ -282,8 +272,7 @@ fn build_fleets(
         fleets.push(FleetModel {
             kind: f.kind.0,
             country: f.country.0,
-            first_device: first,
-            devices: f.devices as usize,
+            report_ms: (f.report_every.as_millis() as i64).max(1000),
             temperature: (f.temperature[0], f.temperature[1]),
             band_centi: f
                 .temperature_band

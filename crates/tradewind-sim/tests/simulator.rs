@@ -37,7 +37,7 @@ fn unknown_key_is_an_error_naming_the_key() {
 #[test]
 fn negative_rate_is_rejected_with_a_clear_message() {
     let err =
-        err_of(&default_text().replace("events_per_second = 5.0", "events_per_second = -5.0"));
+        err_of(&default_text().replace("events_per_second = 3.35", "events_per_second = -5.0"));
     assert!(
         err.contains("clock.events_per_second must be a positive number"),
         "{err}"
@@ -91,7 +91,9 @@ fn same_seed_gives_byte_identical_records() {
 fn truth_matches_what_the_records_decode_to() {
     // A slow clock so that 60,000 records span more than a day of event time.
     let s = Scenario::parse(
-        &default_text().replace("events_per_second = 5.0", "events_per_second = 0.5"),
+        &default_text()
+            .replace("events_per_second = 3.35", "events_per_second = 0.335")
+            .replace("fleet_scale = 1.0", "fleet_scale = 0.1"),
     )
     .unwrap();
     let mut g = Generator::new(&s, 11, START, true).unwrap();
@@ -210,4 +212,50 @@ fn truth_counts_exactly_the_records_handed_out_wherever_the_run_stops() {
             );
         }
     }
+}
+
+#[test]
+fn each_device_reports_on_its_fleet_interval_and_a_few_percent_fall_silent() {
+    // One simulated day of the default scenario.
+    let s = Scenario::default_scenario();
+    let mut g = Generator::new(&s, 5, START, false).unwrap();
+    let day = 86_400_000;
+    let mut times: std::collections::HashMap<u64, Vec<i64>> = Default::default();
+    let (mut iot, mut all) = (0u64, 0u64);
+    for r in g.by_ref() {
+        if r.report_ms >= START + day {
+            break;
+        }
+        all += 1;
+        if r.stream != Stream::Iot || r.poison || r.flags.duplicate {
+            continue;
+        }
+        iot += 1;
+        let x = IotReading::decode(r.payload.as_slice()).unwrap();
+        // A device's clock may run ahead by a constant and its reports may
+        // be late; gaps are between its event times in order.
+        times.entry(x.device_id).or_default().push(x.event_time);
+    }
+    let devices: u32 = s.iot.fleets.iter().map(|f| f.devices).sum();
+    assert_eq!(times.len() as u32, devices, "every device reports in a day");
+    // The aggregator's default silence gap is 30 minutes.
+    let silent = times
+        .values_mut()
+        .map(|t| {
+            t.sort_unstable();
+            t.windows(2).any(|w| w[1] - w[0] > 30 * 60_000)
+        })
+        .filter(|quiet| *quiet)
+        .count();
+    let share = silent as f64 / devices as f64;
+    assert!(
+        (0.005..0.05).contains(&share),
+        "{silent} of {devices} devices silent in a day"
+    );
+    let iot_share = iot as f64 / all as f64;
+    assert!(
+        (0.2..0.45).contains(&iot_share),
+        "IoT is {iot} of {all} records"
+    );
+    eprintln!("one simulated day: {all} records, {iot} readings, {silent} of {devices} devices silent");
 }
