@@ -140,7 +140,13 @@ impl AppConfig {
                 fig = fig.merge(Serialized::default(key, v));
             }
         }
-        fig.extract().context("invalid configuration")
+        let mut cfg: Self = fig.extract().context("invalid configuration")?;
+        cfg.kafka
+            .security
+            .resolve()
+            .context("invalid configuration")?;
+        cfg.clickhouse.resolve().context("invalid configuration")?;
+        Ok(cfg)
     }
 }
 

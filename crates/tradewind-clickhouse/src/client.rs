@@ -4,24 +4,56 @@
 //! `describe_include_subcolumns` setting that schema validation relies on,
 //! so validation is switched off for them.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tradewind_secret::{redact_url, Secret};
 
 use crate::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
-    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    /// HTTP(S) endpoint, e.g. `http://127.0.0.1:8123` or
+    /// `https://ch.example.com:8443`.
     pub url: String,
     /// Database Tradewind owns; created if missing.
     pub database: String,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
+    /// A file holding the password (e.g. a mounted container secret),
+    /// instead of `password`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// PEM file of the CA that signed the server's certificate, for an
+    /// `https://` URL. Unset: the system's trust store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Deadline for connecting and for each schema statement.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+impl ClickHouseConfig {
+    /// Loads `password_file` and checks `ca_file` fits the URL, so a
+    /// mistake is one clear error at start-up.
+    pub fn resolve(&mut self) -> Result<()> {
+        self.password
+            .resolve(self.password_file.as_deref(), "clickhouse.password")?;
+        if let Some(ca) = &self.ca_file {
+            if !self.url.starts_with("https://") {
+                return Err(Error::CaFile {
+                    path: ca.clone(),
+                    what: format!(
+                        "is set but clickhouse.url {} is not https://",
+                        redact_url(&self.url)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ClickHouseConfig {
@@ -30,7 +62,9 @@ impl Default for ClickHouseConfig {
             url: "http://127.0.0.1:8123".into(),
             database: "tradewind".into(),
             user: "default".into(),
-            password: String::new(),
+            password: Secret::default(),
+            password_file: None,
+            ca_file: None,
             timeout: Duration::from_secs(10),
         }
     }
@@ -81,31 +115,32 @@ fn check_name(db: &str) -> Result<()> {
 /// Connects, detects the server version and creates the database if needed.
 pub async fn connect(cfg: &ClickHouseConfig) -> Result<Connection> {
     check_name(&cfg.database)?;
-    let base = clickhouse::Client::default()
+    let base = crate::transport::client(cfg)?
         .with_url(&cfg.url)
         .with_user(&cfg.user)
-        .with_password(&cfg.password)
+        .with_password(cfg.password.expose())
         .with_validation(false);
+    let shown = redact_url(&cfg.url);
     let version: String = tokio::time::timeout(
         cfg.timeout,
         base.query("SELECT version()").fetch_one::<String>(),
     )
     .await
     .map_err(|_| Error::Timeout {
-        url: cfg.url.clone(),
+        url: shown.clone(),
         timeout: cfg.timeout,
     })?
     .map_err(|source| Error::Unreachable {
-        url: cfg.url.clone(),
+        url: shown.clone(),
         source,
     })?;
     let version = ServerVersion::parse(&version)?;
-    tracing::debug!(?version, url = %cfg.url, "connected to ClickHouse");
+    tracing::debug!(?version, url = %shown, "connected to ClickHouse");
     let ddl = format!("CREATE DATABASE IF NOT EXISTS {}", cfg.database);
     tokio::time::timeout(cfg.timeout, base.query(&ddl).execute())
         .await
         .map_err(|_| Error::Timeout {
-            url: cfg.url.clone(),
+            url: shown.clone(),
             timeout: cfg.timeout,
         })??;
     let client = base

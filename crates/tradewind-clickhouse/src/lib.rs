@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod migrations;
+mod transport;
 
 pub use client::{connect, ClickHouseConfig, Connection, ServerVersion};
 pub use migrations::{migrate, MigrationReport, MIGRATIONS};
@@ -12,6 +13,15 @@ pub use migrations::{migrate, MigrationReport, MIGRATIONS};
 /// Errors of the ClickHouse layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("clickhouse.ca_file {path}: {what}")]
+    CaFile {
+        path: std::path::PathBuf,
+        what: String,
+    },
+    #[error("setting up TLS for ClickHouse: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Secret(#[from] tradewind_secret::Error),
     #[error("cannot reach ClickHouse at {url}")]
     Unreachable {
         url: String,

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use crate::{Error, KafkaConfig, Result};
@@ -18,26 +20,81 @@ pub struct PartitionOffsets {
     pub high: i64,
 }
 
-fn metadata_consumer(cfg: &KafkaConfig) -> Result<BaseConsumer> {
+fn metadata_consumer(cfg: &KafkaConfig) -> Result<BaseConsumer<LastComplaint>> {
     Ok(cfg
         .client_config()
         .set("group.id", "tradewind-admin")
-        .create()?)
+        .create_with_context(LastComplaint::default())?)
+}
+
+fn unreachable(
+    cfg: &KafkaConfig,
+    consumer: &BaseConsumer<LastComplaint>,
+    source: KafkaError,
+) -> Error {
+    Error::Unreachable {
+        brokers: cfg.brokers.clone(),
+        timeout: cfg.connect_timeout,
+        cause: consumer.context().take().unwrap_or_else(|| {
+            "no answer; is the broker running? (deploy/local/up.sh starts one)".into()
+        }),
+        source,
+    }
 }
 
 /// Fails with [`Error::Unreachable`] unless the cluster answers a metadata
-/// request within `connect_timeout`.
+/// request within `connect_timeout`. The error carries librdkafka's last
+/// complaint (a refused connection, a failed TLS handshake, rejected SASL
+/// credentials), so it names the problem rather than just the timeout.
 pub fn check_reachable(cfg: &KafkaConfig) -> Result<()> {
     let consumer = metadata_consumer(cfg)?;
     consumer
         .fetch_metadata(None, cfg.connect_timeout)
         .map(|_| ())
-        .map_err(|source| Error::Unreachable {
-            brokers: cfg.brokers.clone(),
-            timeout: cfg.connect_timeout,
-            source,
-        })
+        .map_err(|source| unreachable(cfg, &consumer, source))
 }
+
+/// Remembers the last error or warning librdkafka reported, instead of
+/// logging it.
+#[derive(Default)]
+pub struct LastComplaint(std::sync::Mutex<Option<String>>);
+
+impl LastComplaint {
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().ok()?.take()
+    }
+
+    fn keep(&self, what: String) {
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(what);
+        }
+    }
+}
+
+impl ClientContext for LastComplaint {
+    fn log(&self, level: RDKafkaLogLevel, _facility: &str, message: &str) {
+        if matches!(
+            level,
+            RDKafkaLogLevel::Emerg
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+                | RDKafkaLogLevel::Warning
+        ) {
+            self.keep(message.to_string());
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.keep(if reason.is_empty() {
+            error.to_string()
+        } else {
+            reason.to_string()
+        });
+    }
+}
+
+impl ConsumerContext for LastComplaint {}
 
 /// Creates each `(topic, partitions)` that does not exist yet. Existing
 /// topics are left as they are.
@@ -118,11 +175,7 @@ pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffs
     let md = loop {
         let md = consumer
             .fetch_metadata(Some(topic), timeout)
-            .map_err(|source| Error::Unreachable {
-                brokers: cfg.brokers.clone(),
-                timeout,
-                source,
-            })?;
+            .map_err(|source| unreachable(cfg, &consumer, source))?;
         let err = md.topics().iter().find_map(|t| t.error());
         match err.map(RDKafkaErrorCode::from) {
             None => break md,
@@ -156,7 +209,7 @@ pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffs
 /// Right after a topic is created its partitions may still be electing a
 /// leader; such transient errors are retried until `timeout`.
 fn watermarks_with_retry(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<LastComplaint>,
     topic: &str,
     partition: i32,
     timeout: Duration,

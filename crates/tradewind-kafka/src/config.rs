@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::security::SecurityConfig;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,10 +25,16 @@ pub struct KafkaConfig {
     /// How long to wait for the broker before giving up with an error.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
-    /// Extra librdkafka producer properties; they override Tradewind's defaults.
+    /// TLS and SASL for every client; see [`SecurityConfig`].
+    pub security: SecurityConfig,
+    /// Extra librdkafka producer properties; they override Tradewind's
+    /// defaults. Values of keys that name a password or secret are shown
+    /// redacted.
+    #[serde(serialize_with = "redacted")]
     pub producer: BTreeMap<String, String>,
     /// Extra librdkafka consumer properties; they override Tradewind's
     /// defaults ([`CONSUMER_DEFAULTS`]).
+    #[serde(serialize_with = "redacted")]
     pub consumer: BTreeMap<String, String>,
 }
 
@@ -60,6 +68,7 @@ impl Default for KafkaConfig {
             partitions: PartitionsConfig::default(),
             replication_factor: 1,
             connect_timeout: Duration::from_secs(10),
+            security: SecurityConfig::default(),
             producer: BTreeMap::new(),
             consumer: BTreeMap::new(),
         }
@@ -118,8 +127,8 @@ impl KafkaConfig {
         ]
     }
 
-    /// Base client config: brokers and a short socket timeout so a dead
-    /// broker is noticed quickly.
+    /// Base client config: brokers, a short socket timeout so a dead
+    /// broker is noticed quickly, and `[kafka.security]`.
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
@@ -129,6 +138,7 @@ impl KafkaConfig {
                 self.connect_timeout.as_millis().max(1000).to_string(),
             )
             .set("log_level", "3");
+        self.security.apply(&mut c);
         c
     }
 
@@ -157,4 +167,9 @@ impl KafkaConfig {
     pub fn consumer_config(&self) -> ClientConfig {
         self.layered(CONSUMER_DEFAULTS, &self.consumer)
     }
+}
+
+/// Serializes a librdkafka property map with secret values redacted.
+fn redacted<S: Serializer>(map: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    tradewind_secret::redact_map(map).serialize(s)
 }

@@ -5,9 +5,11 @@
 pub mod admin;
 pub mod config;
 pub mod producer;
+pub mod security;
 
 pub use config::{KafkaConfig, PartitionsConfig};
 pub use producer::RecordProducer;
+pub use security::{SecurityConfig, SecurityError};
 
 use std::time::Duration;
 
@@ -16,10 +18,12 @@ use rdkafka::error::KafkaError;
 /// Errors of the Kafka layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot reach Kafka at {brokers} within {timeout:?}; is the broker running? (deploy/local/up.sh starts one)")]
+    #[error("cannot reach Kafka at {brokers} within {timeout:?}: {cause}")]
     Unreachable {
         brokers: String,
         timeout: Duration,
+        /// librdkafka's last complaint, or a hint when it had none.
+        cause: String,
         source: KafkaError,
     },
     #[error("creating topic {topic}: {reason}")]

@@ -257,5 +257,7 @@ fn each_device_reports_on_its_fleet_interval_and_a_few_percent_fall_silent() {
         (0.2..0.45).contains(&iot_share),
         "IoT is {iot} of {all} records"
     );
-    eprintln!("one simulated day: {all} records, {iot} readings, {silent} of {devices} devices silent");
+    eprintln!(
+        "one simulated day: {all} records, {iot} readings, {silent} of {devices} devices silent"
+    );
 }
