@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the no-Docker stack and the Rust build need on Debian/Ubuntu:
 # Java 17 + Maven (to fetch the Kafka broker jars), Debian's clickhouse-server,
-# and the C toolchain that librdkafka's build uses. Idempotent: installs only
-# what is missing. Rust itself comes from rustup and is only checked here.
+# openssl (for the stack's test certificates, deploy/local/tls.sh), and the C
+# toolchain and OpenSSL headers that librdkafka's build uses. Idempotent:
+# installs only what is missing. Rust itself comes from rustup and is only
+# checked here.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -11,7 +13,7 @@ SUDO=""
 
 need=()
 for pkg in clickhouse-server clickhouse-client openjdk-17-jre-headless maven \
-           build-essential pkg-config zlib1g-dev curl; do
+           build-essential pkg-config zlib1g-dev libssl-dev openssl curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # A machine may already carry a JDK 17 that is not Debian's package.
