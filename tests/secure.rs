@@ -150,13 +150,21 @@ fn ok(config: &Path, args: &[&str]) -> String {
 fn fails(config: &Path, args: &[&str], problem: &[&str]) -> String {
     let (out, took) = run(config, args);
     let msg = text(&out);
-    assert!(!out.status.success(), "tradewind {args:?} should fail:\n{msg}");
     assert!(
-        problem.iter().any(|p| msg.to_lowercase().contains(&p.to_lowercase())),
+        !out.status.success(),
+        "tradewind {args:?} should fail:\n{msg}"
+    );
+    assert!(
+        problem
+            .iter()
+            .any(|p| msg.to_lowercase().contains(&p.to_lowercase())),
         "the message should name the problem ({problem:?}):\n{msg}"
     );
     for secret in [PASSWORD, "not-the-password"] {
-        assert!(!msg.contains(secret), "the message shows a password:\n{msg}");
+        assert!(
+            !msg.contains(secret),
+            "the message shows a password:\n{msg}"
+        );
     }
     // connect_timeout and clickhouse.timeout are 5 s in these configs.
     assert!(took < Duration::from_secs(20), "took {took:?}:\n{msg}");
@@ -173,7 +181,16 @@ fn the_whole_pipeline_runs_over_sasl_ssl_and_https() {
     assert!(shown.contains("sasl_password_file"), "{shown}");
 
     ok(&cfg, &["migrate"]);
-    ok(&cfg, &["simulate", "--count", "3000", "--start", "2026-11-11T00:00:00Z"]);
+    ok(
+        &cfg,
+        &[
+            "simulate",
+            "--count",
+            "3000",
+            "--start",
+            "2026-11-11T00:00:00Z",
+        ],
+    );
     ok(&cfg, &["aggregate", "--exit-when-idle", "3s"]);
     let report = ok(&cfg, &["reconcile"]);
     assert!(report.trim_end().ends_with("OK"), "{report}");
@@ -220,11 +237,37 @@ fn wrong_kafka_credentials_ca_or_protocol_fail_clearly() {
     };
     let brokers = format!("brokers = \"{}\"", sasl_brokers());
     let wrong_password = s.config("pw.toml", &brokers, &sasl("ca.pem", "wrong-password"), &ch);
-    fails(&wrong_password, &["topics"], &["authentication", "credentials"]);
-    let wrong_ca = s.config("ca.toml", &brokers, &sasl("other-ca.pem", "kafka-password"), &ch);
-    fails(&wrong_ca, &["topics"], &["certificate verify failed", "ca.location"]);
+    fails(
+        &wrong_password,
+        &["topics"],
+        &["authentication", "credentials"],
+    );
+    let wrong_ca = s.config(
+        "ca.toml",
+        &brokers,
+        &sasl("other-ca.pem", "kafka-password"),
+        &ch,
+    );
+    fails(
+        &wrong_ca,
+        &["topics"],
+        &["certificate verify failed", "ca.location"],
+    );
     let plaintext = s.config("plain.toml", &brokers, "protocol = \"plaintext\"", &ch);
-    fails(&plaintext, &["topics"], &["ssl", "tls"]);
+    fails(&plaintext, &["topics"], &["\"ssl\" or \"sasl_ssl\""]);
+    // ... and a TLS client on the plaintext listener.
+    let plain_port = format!("brokers = \"{}\"", common::brokers());
+    let tls_on_plain = s.config(
+        "tls.toml",
+        &plain_port,
+        &sasl("ca.pem", "kafka-password"),
+        &ch,
+    );
+    fails(
+        &tls_on_plain,
+        &["topics"],
+        &["PLAINTEXT broker listener", "\"plaintext\""],
+    );
     // A mistake in the settings themselves is caught before connecting.
     let half = s.config(
         "half.toml",

@@ -199,7 +199,11 @@ fn dashboard_matches_the_truth(world: &World, truth: &Truth) {
         .iot
         .fleets
         .iter()
-        .map(|f| (f64::from(f.devices) * scenario.iot.fleet_scale).round().max(1.0))
+        .map(|f| {
+            (f64::from(f.devices) * scenario.iot.fleet_scale)
+                .round()
+                .max(1.0)
+        })
         .sum();
     assert!(
         (devices as f64) < 0.25 * fleet,

@@ -112,6 +112,23 @@ fn check_name(db: &str) -> Result<()> {
     }
 }
 
+/// A plain-HTTP request to a TLS port is dropped without an answer; say
+/// so, since the error itself only says the connection closed.
+fn hint(url: &str, e: &clickhouse::error::Error) -> &'static str {
+    let mut chain = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    let refused = chain.contains("refused") || chain.contains("dns error");
+    if url.starts_with("http://") && !refused {
+        " (if that port serves HTTPS, use an https:// URL)"
+    } else {
+        ""
+    }
+}
+
 /// Connects, detects the server version and creates the database if needed.
 pub async fn connect(cfg: &ClickHouseConfig) -> Result<Connection> {
     check_name(&cfg.database)?;
@@ -132,6 +149,7 @@ pub async fn connect(cfg: &ClickHouseConfig) -> Result<Connection> {
     })?
     .map_err(|source| Error::Unreachable {
         url: shown.clone(),
+        hint: hint(&cfg.url, &source),
         source,
     })?;
     let version = ServerVersion::parse(&version)?;

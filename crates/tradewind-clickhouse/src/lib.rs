@@ -22,9 +22,11 @@ pub enum Error {
     Tls(String),
     #[error(transparent)]
     Secret(#[from] tradewind_secret::Error),
-    #[error("cannot reach ClickHouse at {url}")]
+    #[error("cannot reach ClickHouse at {url}{hint}")]
     Unreachable {
         url: String,
+        /// A likely cause the error chain does not say, or empty.
+        hint: &'static str,
         source: clickhouse::error::Error,
     },
     #[error("ClickHouse at {url} did not answer within {timeout:?}")]

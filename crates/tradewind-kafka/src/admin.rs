@@ -24,6 +24,10 @@ fn metadata_consumer(cfg: &KafkaConfig) -> Result<BaseConsumer<LastComplaint>> {
     Ok(cfg
         .client_config()
         .set("group.id", "tradewind-admin")
+        // Connection failures (`FAIL`) are logged at info level; the
+        // context keeps them rather than printing them. (rdkafka sets the
+        // level from this field, not from the `log_level` property.)
+        .set_log_level(RDKafkaLogLevel::Info)
         .create_with_context(LastComplaint::default())?)
 }
 
@@ -32,13 +36,39 @@ fn unreachable(
     consumer: &BaseConsumer<LastComplaint>,
     source: KafkaError,
 ) -> Error {
+    // Logs and errors reach the context as queued events: serve them all
+    // (one poll serves one event).
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        let _ = consumer.poll(Duration::from_millis(10));
+    }
+    let cause = match consumer.context().take() {
+        None => "no answer; is the broker running? (deploy/local/up.sh starts one)".into(),
+        Some(c) => format!("{c}{}", protocol_hint(&c, cfg.security.protocol)),
+    };
     Error::Unreachable {
         brokers: cfg.brokers.clone(),
         timeout: cfg.connect_timeout,
-        cause: consumer.context().take().unwrap_or_else(|| {
-            "no answer; is the broker running? (deploy/local/up.sh starts one)".into()
-        }),
+        cause,
         source,
+    }
+}
+
+/// What a closed connection most likely means, which librdkafka does not say.
+fn protocol_hint(complaint: &str, protocol: crate::security::Protocol) -> &'static str {
+    use crate::security::Protocol;
+    let tls = matches!(protocol, Protocol::Ssl | Protocol::SaslSsl);
+    if !tls && complaint.contains("APIVERSION_QUERY") {
+        " (the broker hung up before answering: if this listener expects TLS, \
+         set kafka.security.protocol to \"ssl\" or \"sasl_ssl\")"
+    } else if tls
+        && complaint.contains("SSL handshake failed")
+        && !complaint.contains("certificate")
+    {
+        " (if this listener does not use TLS, set kafka.security.protocol to \
+         \"plaintext\" or \"sasl_plaintext\")"
+    } else {
+        ""
     }
 }
 
@@ -72,20 +102,27 @@ impl LastComplaint {
 }
 
 impl ClientContext for LastComplaint {
-    fn log(&self, level: RDKafkaLogLevel, _facility: &str, message: &str) {
-        if matches!(
-            level,
-            RDKafkaLogLevel::Emerg
-                | RDKafkaLogLevel::Alert
-                | RDKafkaLogLevel::Critical
-                | RDKafkaLogLevel::Error
-                | RDKafkaLogLevel::Warning
-        ) {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if facility == "FAIL"
+            || matches!(
+                level,
+                RDKafkaLogLevel::Emerg
+                    | RDKafkaLogLevel::Alert
+                    | RDKafkaLogLevel::Critical
+                    | RDKafkaLogLevel::Error
+                    | RDKafkaLogLevel::Warning
+            )
+        {
             self.keep(message.to_string());
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // "1/1 brokers are down" follows the reason they are down; keep that.
+        let generic = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
+        if generic && self.0.lock().is_ok_and(|last| last.is_some()) {
+            return;
+        }
         self.keep(if reason.is_empty() {
             error.to_string()
         } else {
