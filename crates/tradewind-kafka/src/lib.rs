@@ -24,7 +24,7 @@ pub enum Error {
         timeout: Duration,
         /// librdkafka's last complaint, or a hint when it had none.
         cause: String,
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     #[error("creating topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },
