@@ -16,6 +16,9 @@ import sys
 import chdb.session
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.dont_write_bytecode = True  # no __pycache__ next to the Grafana provisioning
+sys.path.insert(0, str(ROOT / "deploy/compose/grafana"))
+import check_sql as grafana  # noqa: E402
 
 
 def statements(sql):
@@ -73,16 +76,24 @@ def main():
             checked += 1
         print(f"{src} queries ok: {checked}")
 
+    # The Grafana dashboards: template variables and macros resolved as the
+    # grafana-clickhouse-datasource plugin does (deploy/compose/grafana/check_sql.py),
+    # with the plugin's own $__timeInterval expansion (toStartOfInterval), the
+    # whole time range and a one-minute interval. Variable queries first, then
+    # every panel with the variables on All, on each value, and on one value.
     checked = 0
     for f in sorted((ROOT / "deploy/compose/grafana/dashboards").glob("*.json")):
-        for p in json.loads(f.read_text())["panels"]:
-            for t in p["targets"]:
-                if "rawSql" in t:
-                    sql = t["rawSql"].replace(
-                        "$__timeFilter(window_start)", "window_start >= toDateTime(0)"
-                    )
-                    s.query(sql)
-                    checked += 1
+        dash = json.loads(f.read_text())
+        span = (0, 4294967295, 60)
+        options = {}
+        for name, sql in grafana.clickhouse_variables(dash):
+            res = json.loads(s.query(grafana.render(sql, {}, *span), "JSONCompact").data())
+            options[name] = [str(r[0]) for r in res["data"]]
+            checked += 1
+        for _, t in grafana.clickhouse_targets(dash):
+            for state in grafana.modes(options).values():
+                s.query(grafana.render(t["rawSql"], state, *span))
+                checked += 1
     print(f"grafana queries ok: {checked}")
 
     checked = 0
