@@ -3,6 +3,7 @@
 
 mod cmd;
 mod config;
+mod shutdown;
 mod telemetry;
 
 use anyhow::Result;
@@ -43,6 +44,8 @@ enum Command {
     Dashboard(cmd::dashboard::DashboardArgs),
     /// Print the effective configuration (defaults, file, env and flags merged).
     Config,
+    /// Exit 0 when a running aggregator (or, with --dashboard, the dashboard) answers ready; for container health checks.
+    Health(cmd::health::HealthArgs),
 }
 
 #[tokio::main]
@@ -69,6 +72,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => cmd::migrate::run(&cfg).await,
         Command::Reconcile => cmd::reconcile::run(&cfg).await,
         Command::Dashboard(args) => cmd::dashboard::run(&cfg, args).await,
+        Command::Health(args) => cmd::health::run(&cfg, args),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())

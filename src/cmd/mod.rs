@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod dashboard;
+pub mod health;
 pub mod migrate;
 pub mod reconcile;
 pub mod simulate;

@@ -1,7 +1,18 @@
 //! `tradewind simulate`: runs the scenario-driven generator and produces its
-//! records to Kafka, at a target rate or as fast as possible, for a count or
-//! a duration. At the end it prints per-topic stats and, with `--truth`,
-//! writes the ground truth of exactly what was produced.
+//! records to Kafka, for a count, a duration or until SIGTERM/Ctrl-C. Two
+//! clocks:
+//! - **fast** (default): simulated time runs as fast as the producer (or
+//!   `--rate`) allows, from the scenario's `clock.start` (`now-6d`): days of
+//!   history in minutes, for demos, tests and benches;
+//! - **real time** (`--realtime`): simulated time is the wall clock. Each
+//!   record is produced once the wall clock reaches the moment it is
+//!   reported, so late and jittered records arrive after their event time
+//!   as in life, and a stack can run for days without a record from the
+//!   future. `--rate` then scales the scenario's volume to about that many
+//!   records per second.
+//!
+//! At the end it prints per-topic stats and, with `--truth`, writes the
+//! ground truth of exactly what was produced.
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -35,9 +46,16 @@ pub struct SimulateArgs {
     /// Stop after this much wall-clock time, e.g. `30s`, `5m`.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
-    /// Target records per second; omit to produce as fast as possible.
+    /// Target records per second. Fast clock: a cap (omit to produce as fast
+    /// as possible). With `--realtime`: the scenario's volume is scaled to
+    /// about this many records per second on average.
     #[arg(long, value_parser = parse_rate, allow_hyphen_values = true, value_name = "PER_SEC")]
     pub rate: Option<NonZeroU32>,
+    /// Simulated time follows the wall clock, starting now (or at `--start`;
+    /// a start in the past is caught up at full speed). Runs until
+    /// `--count`, `--duration` or a signal.
+    #[arg(long)]
+    pub realtime: bool,
     /// Write the ground truth of what was produced to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
@@ -63,8 +81,8 @@ pub struct RunStats {
 }
 
 pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
-    if args.count.is_none() && args.duration.is_none() {
-        bail!("give --count N or --duration D (or both) so the run ends");
+    if args.count.is_none() && args.duration.is_none() && !args.realtime {
+        bail!("give --count N or --duration D (or both) so the run ends, or --realtime to run until stopped");
     }
     let scenario = match &args.scenario {
         Some(path) => {
@@ -75,11 +93,26 @@ pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
         None => Scenario::default_scenario(),
     };
     let seed = args.seed.unwrap_or(scenario.seed);
-    let start_spec = args
-        .start
-        .clone()
-        .unwrap_or_else(|| scenario.clock.start.clone());
+    let default_start = if args.realtime {
+        "now".to_string()
+    } else {
+        scenario.clock.start.clone()
+    };
+    let start_spec = args.start.clone().unwrap_or(default_start);
     let start_ms = clock::parse_start(&start_spec, clock::wall_now_ms())?;
+    let scenario = match (args.realtime, args.rate) {
+        (true, Some(rate)) => {
+            let base = scenario.mean_record_rate(seed, start_ms)?;
+            let factor = f64::from(rate.get()) / base.max(1e-9);
+            tracing::info!(
+                base_records_per_sec = format!("{base:.1}"),
+                factor = format!("{factor:.3}"),
+                "scaling the scenario to --rate in real time"
+            );
+            scenario.scaled(factor)
+        }
+        _ => scenario,
+    };
     let generator = Generator::new(&scenario, seed, start_ms, args.truth.is_some())?;
 
     admin::ensure_topics(&cfg.kafka, &cfg.kafka.all_topics())
@@ -87,10 +120,10 @@ pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
         .context("preparing Kafka topics")?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_on_signal = stop.clone();
+    let token = crate::shutdown::on_signal("flushing what is generated, then the truth");
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stop_on_signal.store(true, Ordering::Relaxed);
-        }
+        token.cancelled().await;
+        stop_on_signal.store(true, Ordering::Relaxed);
     });
 
     let cfg2 = cfg.clone();
@@ -128,6 +161,9 @@ fn produce(
         .iter()
         .map(|s| cfg.kafka.topic(s.as_str()))
         .collect();
+    if args.realtime {
+        return produce_realtime(cfg, args, generator, stop);
+    }
     let limiter = args.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
     let clock = DefaultClock::default();
     let bar = match args.count {
@@ -169,6 +205,7 @@ fn produce(
                     std::thread::sleep(not_until.wait_time_from(clock.now()));
                 }
             }
+
             if let Err(e) = producer.send(&topics[rec.stream as usize], &rec.key, &rec.payload) {
                 result = Err(e);
                 enough.store(true, Ordering::Relaxed);
@@ -191,6 +228,65 @@ fn produce(
         .flush(Duration::from_secs(120))
         .context("flushing the producer")?;
     bar.finish_and_clear();
+    Ok((
+        generator,
+        RunStats {
+            records: produced,
+            bytes,
+            elapsed: started.elapsed(),
+        },
+    ))
+}
+
+/// The real-time loop: one thread, one record at a time, each produced once
+/// the wall clock reaches its report time. Generation is cheap next to any
+/// real-time rate, so nothing is generated ahead: when a signal arrives
+/// while waiting, the one record in hand is produced at once (at most one
+/// gap early) and the run ends, so the truth matches what reached Kafka.
+fn produce_realtime(
+    cfg: &AppConfig,
+    args: &SimulateArgs,
+    mut generator: Generator,
+    stop: &AtomicBool,
+) -> Result<(Generator, RunStats)> {
+    let producer = RecordProducer::new(&cfg.kafka)?;
+    let topics: Vec<String> = tradewind_proto::Stream::ALL
+        .iter()
+        .map(|s| cfg.kafka.topic(s.as_str()))
+        .collect();
+    let started = Instant::now();
+    let limit = args.count.unwrap_or(u64::MAX);
+    let (mut produced, mut bytes) = (0u64, 0u64);
+    let mut last_report = Instant::now();
+    while produced < limit {
+        let Some(rec) = generator.next() else { break };
+        // Wait for the record's moment, in short naps so a signal or the
+        // duration ends the wait promptly.
+        loop {
+            let due = rec.report_ms - clock::wall_now_ms();
+            let over = args.duration.is_some_and(|d| started.elapsed() >= d);
+            if due <= 0 || over || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(due.min(200) as u64));
+        }
+        producer
+            .send(&topics[rec.stream as usize], &rec.key, &rec.payload)
+            .context("producing to Kafka")?;
+        produced += 1;
+        bytes += rec.payload.len() as u64;
+        if last_report.elapsed() >= Duration::from_secs(60) {
+            tracing::info!(produced, "real-time simulation running");
+            last_report = Instant::now();
+        }
+        let over = args.duration.is_some_and(|d| started.elapsed() >= d);
+        if over || stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .context("flushing the producer")?;
     Ok((
         generator,
         RunStats {

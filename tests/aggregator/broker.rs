@@ -31,13 +31,14 @@ impl PrivateKafka {
             std::env::var("TRADEWIND_STACK_DIR").unwrap_or_else(|_| format!("{root}/.stack"));
         let jars = format!("{stack}/kafka/jars/*");
         let (port, controller) = (free_port(), free_port());
-        let template =
-            std::fs::read_to_string(format!("{root}/deploy/local/kafka/server.properties"))
-                .unwrap();
-        let props = template
-            .replace("@STACK_DIR@/kafka", dir.to_str().unwrap())
-            .replace("@KAFKA_PORT@", &port.to_string())
-            .replace("@KAFKA_CONTROLLER_PORT@", &controller.to_string());
+        let props = crate::world::render_stack_template(
+            "kafka/server.properties",
+            &dir,
+            &[
+                ("@KAFKA_PORT@", port.to_string()),
+                ("@KAFKA_CONTROLLER_PORT@", controller.to_string()),
+            ],
+        );
         std::fs::write(dir.join("server.properties"), props).unwrap();
         std::fs::copy(
             format!("{root}/deploy/local/kafka/log4j2.yaml"),

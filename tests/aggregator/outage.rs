@@ -26,15 +26,15 @@ impl PrivateClickHouse {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
         let (http, tcp) = (free_port(), free_port());
-        let root = env!("CARGO_MANIFEST_DIR");
         for file in ["config.xml", "users.xml"] {
-            let template =
-                std::fs::read_to_string(format!("{root}/deploy/local/clickhouse/{file}")).unwrap();
-            let text = template
-                .replace("@STACK_DIR@/clickhouse", dir.to_str().unwrap())
-                .replace("@STACK_DIR@", dir.to_str().unwrap())
-                .replace("@CH_HTTP_PORT@", &http.to_string())
-                .replace("@CH_TCP_PORT@", &tcp.to_string());
+            let text = crate::world::render_stack_template(
+                &format!("clickhouse/{file}"),
+                &dir,
+                &[
+                    ("@CH_HTTP_PORT@", http.to_string()),
+                    ("@CH_TCP_PORT@", tcp.to_string()),
+                ],
+            );
             std::fs::write(dir.join(file), text).unwrap();
         }
         let mut ch = Self {

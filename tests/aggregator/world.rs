@@ -414,3 +414,51 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A local-stack template (`deploy/local/<file>`) filled in for a private
+/// server of a test under `dir`. `values` gives the ports; every secured
+/// listener gets a free port of its own and the local stack's TLS material
+/// (the tests never log in as the TLS users, so their password hash is a
+/// placeholder).
+pub fn render_stack_template(
+    file: &str,
+    dir: &std::path::Path,
+    values: &[(&str, String)],
+) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let stack = std::env::var("TRADEWIND_STACK_DIR").unwrap_or_else(|_| format!("{root}/.stack"));
+    let tls = std::env::var("TRADEWIND_TLS_DIR").unwrap_or_else(|_| format!("{stack}/tls"));
+    let env_or = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.into());
+    let mut text = std::fs::read_to_string(format!("{root}/deploy/local/{file}")).unwrap();
+    let dir = dir.to_str().unwrap();
+    let mut all: Vec<(&str, String)> = values.to_vec();
+    all.extend([
+        ("@STACK_DIR@/kafka", dir.to_string()),
+        ("@STACK_DIR@/clickhouse", dir.to_string()),
+        ("@STACK_DIR@", dir.to_string()),
+        ("@TLS_DIR@", tls),
+        (
+            "@TLS_STORE_PASSWORD@",
+            env_or("TLS_STORE_PASSWORD", "tradewind-local"),
+        ),
+        ("@KAFKA_SSL_PORT@", free_port().to_string()),
+        ("@KAFKA_SASL_PORT@", free_port().to_string()),
+        ("@CH_HTTPS_PORT@", free_port().to_string()),
+        ("@KAFKA_SASL_USER@", env_or("KAFKA_SASL_USER", "tradewind")),
+        (
+            "@KAFKA_SASL_PASSWORD@",
+            env_or("KAFKA_SASL_PASSWORD", "tradewind-secret"),
+        ),
+        ("@CH_TLS_USER@", env_or("CH_TLS_USER", "tradewind_tls")),
+        ("@CH_TLS_PASSWORD_SHA256@", "0".repeat(64)),
+    ]);
+    for (placeholder, value) in all {
+        text = text.replace(placeholder, &value);
+    }
+    assert!(
+        !text.contains("@STACK_DIR@")
+            && !text.lines().any(|l| l.contains("=@") || l.contains(">@")),
+        "unfilled placeholder in {file}:\n{text}"
+    );
+    text
+}

@@ -396,3 +396,25 @@ impl Scenario {
 fn one() -> f64 {
     1.0
 }
+
+impl Scenario {
+    /// The same economy at `factor` times the volume: commerce events per
+    /// second and every fleet's size are multiplied, so the mix, the
+    /// daily cycle and each device's reporting interval stay as they are.
+    pub fn scaled(&self, factor: f64) -> Self {
+        let mut s = self.clone();
+        s.clock.events_per_second *= factor;
+        s.iot.fleet_scale *= factor;
+        s
+    }
+
+    /// Records per second of simulated time this scenario makes, averaged
+    /// over its first simulated day from `start_ms` (so over one daily
+    /// cycle), duplicates and poison included.
+    pub fn mean_record_rate(&self, seed: u64, start_ms: i64) -> Result<f64> {
+        const DAY_MS: i64 = 86_400_000;
+        let g = crate::Generator::new(self, seed, start_ms, false)?;
+        let n = g.take_while(|r| r.report_ms < start_ms + DAY_MS).count();
+        Ok(n as f64 / 86_400.0)
+    }
+}

@@ -261,3 +261,14 @@ fn each_device_reports_on_its_fleet_interval_and_a_few_percent_fall_silent() {
         "one simulated day: {all} records, {iot} readings, {silent} of {devices} devices silent"
     );
 }
+
+#[test]
+fn scaling_a_scenario_scales_its_record_rate() {
+    let s = Scenario::default_scenario();
+    let base = s.mean_record_rate(1, START).unwrap();
+    // About 496,000 records per simulated day.
+    assert!((4.0..8.0).contains(&base), "{base} records/s");
+    let tenth = s.scaled(0.1).mean_record_rate(1, START).unwrap();
+    let ratio = tenth / base;
+    assert!((0.08..0.13).contains(&ratio), "{tenth} vs {base}");
+}

@@ -88,18 +88,7 @@ pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
         .collect();
     let limits = DlqLimits::discover(&cfg.kafka, &sources, &cfg.kafka.topic("dlq")).await;
 
-    let token = CancellationToken::new();
-    let signals = token.clone();
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-        tracing::info!("shutting down: draining, writing, committing");
-        signals.cancel();
-    });
+    let token = crate::shutdown::on_signal("draining, writing, committing");
 
     let cfg2 = cfg.clone();
     let rt = tokio::runtime::Handle::current();

@@ -87,10 +87,9 @@ pub async fn run(cfg: &AppConfig, args: DashboardArgs) -> Result<()> {
         url = format!("http://{}/", listener.local_addr()?),
         "serving the dashboard"
     );
+    let stop = crate::shutdown::on_signal("finishing the requests in flight");
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(async move { stop.cancelled().await })
         .await
         .context("serving the dashboard")
 }
