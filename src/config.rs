@@ -140,6 +140,7 @@ impl AppConfig {
                 fig = fig.merge(Serialized::default(key, v));
             }
         }
+        warn_about_stray_variables();
         let mut cfg: Self = fig.extract().context("invalid configuration")?;
         cfg.kafka
             .security
@@ -148,6 +149,40 @@ impl AppConfig {
         cfg.clickhouse.resolve().context("invalid configuration")?;
         Ok(cfg)
     }
+}
+
+/// `TRADEWIND_*` variables that belong to scripts and tests, not to config.
+const SCRIPT_VARIABLES: &[&str] = &[
+    "TRADEWIND_STACK_DIR",
+    "TRADEWIND_TLS_DIR",
+    "TRADEWIND_STACK_TIMEOUT",
+    "TRADEWIND_SKIP_MODERN_SQL",
+];
+
+/// Config variables need a double underscore between section and key
+/// (`TRADEWIND_KAFKA__BROKERS`); a nested variable that names no key is an
+/// error (every section denies unknown keys). A variable with single
+/// underscores only is ignored, so it gets a warning instead.
+fn warn_about_stray_variables() {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if let Some(rest) = name.strip_prefix("TRADEWIND_") {
+            if !is_config_or_script_variable(name, rest) {
+                tracing::warn!(
+                    variable = name,
+                    "this TRADEWIND_ variable matches no setting and is ignored; settings use \
+                     a double underscore between section and key, e.g. TRADEWIND_KAFKA__BROKERS"
+                );
+            }
+        }
+    }
+}
+
+fn is_config_or_script_variable(name: &str, rest: &str) -> bool {
+    rest.contains("__")
+        || SCRIPT_VARIABLES.contains(&name)
+        || rest.starts_with("TEST_")
+        || rest.starts_with("BENCH_")
 }
 
 #[cfg(test)]

@@ -306,6 +306,16 @@ fn wrong_clickhouse_credentials_ca_or_scheme_fail_clearly() {
     ];
     for (file, ch, problem) in cases {
         let cfg = s.config(file, &kafka, sec, &ch);
-        fails(&cfg, &["migrate"], problem);
+        let msg = fails(&cfg, &["migrate"], problem);
+        if file == "pw.toml" {
+            // The server answered: that is a refusal, not "cannot reach".
+            assert!(msg.contains("refused the request"), "{msg}");
+        }
     }
+    let no_scheme = s.config("noscheme.toml", &kafka, sec, "url = \"127.0.0.1:8123\"");
+    fails(
+        &no_scheme,
+        &["migrate"],
+        &["must start with http:// or https://"],
+    );
 }

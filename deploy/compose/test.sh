@@ -85,6 +85,9 @@ export CLICKHOUSE_IMAGE=tradewind-standin/clickhouse:18.16
 export PROMETHEUS_IMAGE=tradewind-standin/prometheus:debian
 export RUST_IMAGE=tradewind-standin/rust:1-bookworm
 export RUNTIME_IMAGE=tradewind-standin/debian:bookworm
+# ClickHouse's nofile limit cannot exceed what dockerd itself may open.
+hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=262144
+export CLICKHOUSE_NOFILE=$(( hard < 262144 ? hard : 262144 ))
 log "building tradewind:local from deploy/Dockerfile (base images swapped)"
 tb=$SECONDS
 docker build -f deploy/Dockerfile \

@@ -162,7 +162,7 @@ fn produce(
         .map(|s| cfg.kafka.topic(s.as_str()))
         .collect();
     if args.realtime {
-        return produce_realtime(cfg, args, generator, stop);
+        return produce_realtime(&producer, &topics, args, generator, stop);
     }
     let limiter = args.rate.map(|r| RateLimiter::direct(Quota::per_second(r)));
     let clock = DefaultClock::default();
@@ -244,16 +244,12 @@ fn produce(
 /// while waiting, the one record in hand is produced at once (at most one
 /// gap early) and the run ends, so the truth matches what reached Kafka.
 fn produce_realtime(
-    cfg: &AppConfig,
+    producer: &RecordProducer,
+    topics: &[String],
     args: &SimulateArgs,
     mut generator: Generator,
     stop: &AtomicBool,
 ) -> Result<(Generator, RunStats)> {
-    let producer = RecordProducer::new(&cfg.kafka)?;
-    let topics: Vec<String> = tradewind_proto::Stream::ALL
-        .iter()
-        .map(|s| cfg.kafka.topic(s.as_str()))
-        .collect();
     let started = Instant::now();
     let limit = args.count.unwrap_or(u64::MAX);
     let (mut produced, mut bytes) = (0u64, 0u64);

@@ -88,6 +88,15 @@ async fn metrics_and_dashboard_report_what_happened() {
         pause(500);
     };
     assert!(!samples(&scrape, "tradewind_restart_backlog_records").is_empty());
+    // Help text, one topic label style, and a query string is no 404.
+    assert!(
+        scrape.contains("# HELP tradewind_consumed_records_total Records read from Kafka"),
+        "{scrape}"
+    );
+    for label in scrape.split("topic=\"").skip(1) {
+        assert!(label.starts_with(&world.prefix), "topic label {label:.60}");
+    }
+    assert_eq!(http_get(port, "/metrics?x=1").0, "HTTP/1.1 200 OK");
     // The scenario started three days ago: watermarks are that far behind.
     let wm = samples(&scrape, "tradewind_watermark_lag_seconds");
     assert!(wm.iter().any(|s| s.0.contains("iot")), "{wm:?}");

@@ -41,6 +41,9 @@ impl ClickHouseConfig {
     pub fn resolve(&mut self) -> Result<()> {
         self.password
             .resolve(self.password_file.as_deref(), "clickhouse.password")?;
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(Error::Url(redact_url(&self.url)));
+        }
         if let Some(ca) = &self.ca_file {
             if !self.url.starts_with("https://") {
                 return Err(Error::CaFile {
@@ -147,10 +150,18 @@ pub async fn connect(cfg: &ClickHouseConfig) -> Result<Connection> {
         url: shown.clone(),
         timeout: cfg.timeout,
     })?
-    .map_err(|source| Error::Unreachable {
-        url: shown.clone(),
-        hint: hint(&cfg.url, &source),
-        source,
+    .map_err(|source| match source {
+        // The server answered: a wrong password, a missing grant. Not a
+        // network problem, so not "cannot reach".
+        clickhouse::error::Error::BadResponse(message) => Error::Refused {
+            url: shown.clone(),
+            message,
+        },
+        source => Error::Unreachable {
+            url: shown.clone(),
+            hint: hint(&cfg.url, &source),
+            source,
+        },
     })?;
     let version = ServerVersion::parse(&version)?;
     tracing::debug!(?version, url = %shown, "connected to ClickHouse");

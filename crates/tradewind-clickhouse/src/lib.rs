@@ -22,6 +22,10 @@ pub enum Error {
     Tls(String),
     #[error(transparent)]
     Secret(#[from] tradewind_secret::Error),
+    #[error("clickhouse.url {0:?} must start with http:// or https://")]
+    Url(String),
+    #[error("ClickHouse at {url} refused the request: {message}")]
+    Refused { url: String, message: String },
     #[error("cannot reach ClickHouse at {url}{hint}")]
     Unreachable {
         url: String,

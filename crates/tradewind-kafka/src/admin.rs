@@ -50,7 +50,7 @@ fn unreachable(
         brokers: cfg.brokers.clone(),
         timeout: cfg.connect_timeout,
         cause,
-        source: Box::new(source),
+        error: Box::new(source),
     }
 }
 

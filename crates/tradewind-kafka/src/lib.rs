@@ -24,7 +24,9 @@ pub enum Error {
         timeout: Duration,
         /// librdkafka's last complaint, or a hint when it had none.
         cause: String,
-        source: Box<KafkaError>,
+        /// What the request itself returned; not a `source`, since `cause`
+        /// already says it better and a chain would print it twice.
+        error: Box<KafkaError>,
     },
     #[error("creating topic {topic}: {reason}")]
     CreateTopic { topic: String, reason: String },

@@ -140,7 +140,7 @@ impl Pipeline {
 
         let rejections = match decode(stream, rec.payload) {
             Err(reason) => {
-                metrics::counter!(tm::DECODE_ERRORS_TOTAL, "topic" => stream.as_str(), "reason" => reason.as_str()).increment(1);
+                metrics::counter!(tm::DECODE_ERRORS_TOTAL, "topic" => self.topics[&stream].clone(), "reason" => reason.as_str()).increment(1);
                 match stream {
                     Stream::Payments => self.payments.record_invalid(partition, offset, reason),
                     Stream::Iot => self.iot.record_invalid(partition, offset, reason),
