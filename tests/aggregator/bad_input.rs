@@ -15,10 +15,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
-use tradewind_proto::{FxRate, LogisticsEvent, Milestone, Payment};
+use tradewind_proto::{
+    label_of, Country, Currency, FxRate, LogisticsEvent, Milestone, Payment, PaymentChannel,
+    PaymentMethod,
+};
 
 use tradewind_sim::truth::PaymentRow;
-use tradewind_sink::labels;
 
 use crate::world::{assert_dlq_holds, assert_metrics_match, terminate, wait_for, World};
 
@@ -251,11 +253,11 @@ async fn bad_records_are_dead_lettered_with_reasons_and_reconcile_stays_ok() {
     // The hijacker is a valid payment: it counts, in its own window.
     truth.payments.push(PaymentRow {
         window_start_ms: hijack_at.div_euclid(60_000) * 60_000,
-        payer: labels::country(1),
-        payee: labels::country(1),
-        method: labels::method(1),
-        channel: labels::channel(1),
-        currency: labels::currency(1),
+        payer: label_of::<Country>(1),
+        payee: label_of::<Country>(1),
+        method: label_of::<PaymentMethod>(1),
+        channel: label_of::<PaymentChannel>(1),
+        currency: label_of::<Currency>(1),
         count: 1,
         duplicates: 0,
         amount_minor: 1_234,

@@ -11,6 +11,9 @@ mod generated {
 
 pub use generated::*;
 
+pub mod labels;
+pub use labels::{label_of, Label};
+
 /// The four event streams, one Kafka topic each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stream {

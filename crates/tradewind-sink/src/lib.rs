@@ -4,7 +4,6 @@
 //! what lets the aggregator commit Kafka offsets only after every emitted
 //! row is safe.
 
-pub mod labels;
 pub mod rows;
 pub mod writer;
 

@@ -9,7 +9,9 @@ use tradewind_core::family::{
 };
 use tradewind_core::{LedgerRow, WindowRow};
 
-use crate::labels;
+use tradewind_proto::{
+    label_of, Country, Currency, DeviceKind, PaymentChannel, PaymentMethod, TransportMode,
+};
 
 fn code3(s: &str) -> [u8; 3] {
     let mut out = *b"???";
@@ -149,11 +151,11 @@ impl Batch {
         self.bytes += 96 + keys.len() * 10 + buyers.len() * 4;
         self.corridors.push(CorridorRecord {
             window_start: secs(r.window_start),
-            payer: labels::country(r.key.payer),
-            payee: labels::country(r.key.payee),
-            method: labels::method(r.key.method),
-            channel: labels::channel(r.key.channel),
-            currency: labels::currency(r.key.currency),
+            payer: label_of::<Country>(r.key.payer),
+            payee: label_of::<Country>(r.key.payee),
+            method: label_of::<PaymentMethod>(r.key.method),
+            channel: label_of::<PaymentChannel>(r.key.channel),
+            currency: label_of::<Currency>(r.key.currency),
             topic: topic.to_string(),
             partition: r.partition,
             version: r.version as u64,
@@ -175,9 +177,9 @@ impl Batch {
         self.bytes += 96 + keys.len() * 10;
         self.logistics.push(LogisticsRecord {
             window_start: secs(r.window_start),
-            origin: labels::country(r.key.origin),
-            destination: labels::country(r.key.destination),
-            mode: labels::mode(r.key.mode),
+            origin: label_of::<Country>(r.key.origin),
+            destination: label_of::<Country>(r.key.destination),
+            mode: label_of::<TransportMode>(r.key.mode),
             topic: topic.to_string(),
             partition: r.partition,
             version: r.version as u64,
@@ -198,8 +200,8 @@ impl Batch {
         self.bytes += 80 + keys.len() * 10 + (devices.len() + silent_devices.len()) * 4;
         self.iot.push(IotRecord {
             window_start: secs(r.window_start),
-            kind: labels::device_kind(r.key.kind),
-            country: labels::country(r.key.country),
+            kind: label_of::<DeviceKind>(r.key.kind),
+            country: label_of::<Country>(r.key.country),
             topic: topic.to_string(),
             partition: r.partition,
             version: r.version as u64,
@@ -237,8 +239,8 @@ impl Batch {
     pub fn push_fx(&mut self, q: &tradewind_proto::FxRate, offset: i64) {
         self.bytes += 96;
         self.fx.push(FxRecord {
-            base: code3(&labels::currency(q.base)),
-            quote: code3(&labels::currency(q.quote)),
+            base: code3(&label_of::<Currency>(q.base)),
+            quote: code3(&label_of::<Currency>(q.quote)),
             event_time: secs(q.event_time),
             event_time_ms: q.event_time,
             rate_e9: q.rate_e9,
