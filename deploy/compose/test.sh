@@ -50,9 +50,9 @@ fi
 docker compose version
 
 dockerd_started=0
+mkdir -p "$S/docker"
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
-  mkdir -p "$S/docker"
   setsid nohup $SUDO dockerd --pidfile "$S/docker/dockerd.pid" > "$S/docker/dockerd.log" 2>&1 < /dev/null &
   dockerd_started=1
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done

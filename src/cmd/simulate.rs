@@ -224,16 +224,28 @@ fn produce(
         .join()
         .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?;
     result.context("producing to Kafka")?;
+    bar.finish_and_clear();
+    finish(&producer, generator, produced, bytes, started)
+}
+
+/// Flushes what is still queued and says what the run produced.
+fn finish(
+    producer: &RecordProducer,
+    generator: Generator,
+    records: u64,
+    bytes: u64,
+    started: Instant,
+) -> Result<(Generator, RunStats)> {
     producer
         .flush(Duration::from_secs(120))
         .context("flushing the producer")?;
-    bar.finish_and_clear();
+    let elapsed = started.elapsed();
     Ok((
         generator,
         RunStats {
-            records: produced,
+            records,
             bytes,
-            elapsed: started.elapsed(),
+            elapsed,
         },
     ))
 }
@@ -280,17 +292,7 @@ fn produce_realtime(
             break;
         }
     }
-    producer
-        .flush(Duration::from_secs(120))
-        .context("flushing the producer")?;
-    Ok((
-        generator,
-        RunStats {
-            records: produced,
-            bytes,
-            elapsed: started.elapsed(),
-        },
-    ))
+    finish(producer, generator, produced, bytes, started)
 }
 
 fn print_stats(g: &Generator, s: &RunStats, seed: u64, start_ms: i64) {
