@@ -26,11 +26,9 @@ rate_args=()
 # reporting interval.
 scale=$(awk -v n="${COUNT:-200000}" 'BEGIN { f = n / 2200000; if (f > 1) f = 1; printf "%.4f", f }')
 eps=$(awk -v f="$scale" 'BEGIN { printf "%.4f", 3.35 * f }')
-scenario="$TRADEWIND_STACK_DIR/demo-scenario.toml"
-sed -e "s/^events_per_second = .*/events_per_second = $eps/" \
-  -e "s/^fleet_scale = .*/fleet_scale = $scale/" "$TW_ROOT/scenarios/default.toml" > "$scenario"
 log "simulating ${COUNT:-200000} records into Kafka ($eps commerce events per simulated second, fleets at ${scale}x)"
-"$tw" simulate --scenario "$scenario" --count "${COUNT:-200000}" "${rate_args[@]}" --truth "$TW_ROOT/.stack/last-run.truth.json"
+"$tw" simulate --set "clock.events_per_second=$eps" --set "iot.fleet_scale=$scale" \
+  --count "${COUNT:-200000}" "${rate_args[@]}" --truth "$TW_ROOT/.stack/last-run.truth.json"
 "$tw" topics --no-create
 log "aggregating into ClickHouse (exits once idle for 5 s)"
 "$tw" aggregate --exit-when-idle 5s
@@ -46,7 +44,7 @@ log "example queries (paste them into: clickhouse-client --database tradewind)"
 q "SELECT payer, payee, sum(payments) AS orders, round(sum(failed) / orders, 4) AS failure_rate, round(sum(refunded) / orders, 4) AS refund_rate FROM trade_corridors_merged GROUP BY payer, payee ORDER BY orders DESC LIMIT 10"
 q "SELECT payer, method, sum(payments) AS orders FROM trade_corridors_merged GROUP BY payer, method ORDER BY payer, orders DESC LIMIT 12"
 q "SELECT origin, destination, mode, sum(delivered) AS shipments, round(sum(on_time) / shipments, 3) AS on_time_share, sum(breaches) AS sla_breaches FROM logistics_sla_merged GROUP BY origin, destination, mode HAVING shipments > 0 ORDER BY shipments DESC LIMIT 10"
-q "SELECT kind, country, sum(readings) AS n_readings, sum(excursions) AS n_excursions, sum(silent) AS silent_devices FROM iot_health_merged GROUP BY kind, country ORDER BY n_readings DESC"
+q "SELECT kind, country, sum(readings) AS n_readings, sum(excursions) AS n_excursions, sum(silent) AS silences FROM iot_health_merged GROUP BY kind, country ORDER BY n_readings DESC"
 q "SELECT topic, sum(seen) AS n_seen, sum(aggregated) AS n_aggregated, sum(too_late) AS n_too_late, sum(future_timestamp) AS n_future, sum(malformed) AS n_malformed FROM ledger FINAL GROUP BY topic ORDER BY topic"
 echo
 if [ "${DASHBOARD:-1}" = "0" ]; then

@@ -59,6 +59,10 @@ pub struct SimulateArgs {
     /// Write the ground truth of what was produced to this JSON file.
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
+    /// Override one scenario setting, e.g. `--set disorder.clock_ahead_device_rate=0`
+    /// (repeatable; dotted keys as in the scenario file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
@@ -84,14 +88,20 @@ pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
     if args.count.is_none() && args.duration.is_none() && !args.realtime {
         bail!("give --count N or --duration D (or both) so the run ends, or --realtime to run until stopped");
     }
-    let scenario = match &args.scenario {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading scenario {}", path.display()))?;
-            Scenario::parse(&text).with_context(|| format!("scenario {}", path.display()))?
-        }
-        None => Scenario::default_scenario(),
+    let (text, name) = match &args.scenario {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading scenario {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            tradewind_sim::scenario::DEFAULT_SCENARIO.to_string(),
+            "(built-in default)".to_string(),
+        ),
     };
+    let text = tradewind_sim::overrides::apply(&text, &args.set)
+        .with_context(|| format!("scenario {name}"))?;
+    let scenario = Scenario::parse(&text).with_context(|| format!("scenario {name}"))?;
     let seed = args.seed.unwrap_or(scenario.seed);
     let default_start = if args.realtime {
         "now".to_string()

@@ -3,7 +3,8 @@
 //! was generated. No I/O happens here; `tradewind simulate` produces the
 //! records to Kafka.
 //!
-//! - [`scenario`]: the TOML scenario and its validation;
+//! - [`scenario`]: the TOML scenario and its validation, [`overrides`]:
+//!   `--set key=value` on it;
 //! - [`world`]: the scenario compiled into sampling tables;
 //! - [`generator`]: the event process, disorder and encoding;
 //! - [`truth`]: the independent tally used to check consumers.
@@ -11,6 +12,7 @@
 pub mod clock;
 pub mod generator;
 pub mod names;
+pub mod overrides;
 pub mod scenario;
 pub mod truth;
 mod world;
