@@ -22,7 +22,30 @@ pub struct AppConfig {
     pub clickhouse: ClickHouseConfig,
     pub core: CoreConfig,
     pub aggregator: AggregatorConfig,
-    pub dashboard: crate::cmd::dashboard::DashboardConfig,
+    pub dashboard: DashboardConfig,
+}
+
+/// `[dashboard]`: the web page over ClickHouse.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Address the page is served on.
+    pub listen: String,
+    /// How much event time the page covers, ending at the newest window;
+    /// 0 shows everything.
+    pub hours: u32,
+    /// How often the page reloads itself, in seconds.
+    pub refresh_secs: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            hours: 24,
+            refresh_secs: 10,
+        }
+    }
 }
 
 /// `[aggregator]`: the service's own settings.

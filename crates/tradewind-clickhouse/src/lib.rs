@@ -8,7 +8,7 @@ pub mod migrations;
 mod transport;
 
 pub use client::{connect, ClickHouseConfig, Connection, ServerVersion};
-pub use migrations::{migrate, MigrationReport, MIGRATIONS};
+pub use migrations::{connect_and_migrate, migrate, MigrationReport, MIGRATIONS};
 
 /// Errors of the ClickHouse layer.
 #[derive(Debug, thiserror::Error)]

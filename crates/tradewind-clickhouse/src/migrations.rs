@@ -138,6 +138,16 @@ async fn apply(ch: &clickhouse::Client, m: &Migration) -> Result<()> {
     Ok(())
 }
 
+/// Connects ([`crate::connect`]) and applies every pending migration: what
+/// each service does before it reads or writes.
+pub async fn connect_and_migrate(
+    cfg: &crate::ClickHouseConfig,
+) -> Result<(Connection, MigrationReport)> {
+    let conn = crate::connect(cfg).await?;
+    let report = migrate(&conn).await?;
+    Ok((conn, report))
+}
+
 /// Applies every migration not yet recorded in `schema_migrations`.
 pub async fn migrate(conn: &Connection) -> Result<MigrationReport> {
     let ch = &conn.client;

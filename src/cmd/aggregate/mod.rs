@@ -80,7 +80,9 @@ pub async fn run(cfg: &AppConfig, args: AggregateArgs) -> Result<()> {
     admin::ensure_topics(&cfg.kafka, &cfg.kafka.all_topics())
         .await
         .context("preparing Kafka topics")?;
-    let conn = crate::cmd::migrate::connected_and_migrated(cfg).await?;
+    let (conn, _) = tradewind_clickhouse::connect_and_migrate(&cfg.clickhouse)
+        .await
+        .context("preparing ClickHouse")?;
     let writer = Writer::new(conn.client.clone(), cfg.aggregator.sink.clone());
     let sources: Vec<String> = tradewind_proto::Stream::ALL
         .iter()

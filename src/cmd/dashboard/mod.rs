@@ -14,32 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::{Deserialize, Serialize};
 
 use crate::config::AppConfig;
-
-/// `[dashboard]`: the web page over ClickHouse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DashboardConfig {
-    /// Address the page is served on.
-    pub listen: String,
-    /// How much event time the page covers, ending at the newest window;
-    /// 0 shows everything.
-    pub hours: u32,
-    /// How often the page reloads itself, in seconds.
-    pub refresh_secs: u64,
-}
-
-impl Default for DashboardConfig {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:3000".into(),
-            hours: 24,
-            refresh_secs: 10,
-        }
-    }
-}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DashboardArgs {
@@ -53,7 +29,7 @@ pub struct DashboardArgs {
 
 struct Shared {
     ch: clickhouse::Client,
-    cfg: DashboardConfig,
+    cfg: crate::config::DashboardConfig,
     database: String,
     sla_domestic_h: u64,
     sla_international_h: u64,
@@ -67,7 +43,9 @@ pub async fn run(cfg: &AppConfig, args: DashboardArgs) -> Result<()> {
     if let Some(h) = args.hours {
         dash.hours = h;
     }
-    let conn = crate::cmd::migrate::connected_and_migrated(cfg).await?;
+    let (conn, _) = tradewind_clickhouse::connect_and_migrate(&cfg.clickhouse)
+        .await
+        .context("preparing ClickHouse")?;
     let shared = Arc::new(Shared {
         ch: conn.client.clone(),
         database: cfg.clickhouse.database.clone(),
