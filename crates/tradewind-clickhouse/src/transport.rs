@@ -22,40 +22,34 @@ use crate::{ClickHouseConfig, Error, Result};
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
-/// A `clickhouse` client over the transport `cfg` asks for.
+/// A `clickhouse` client over the transport `cfg` asks for: plain TCP for
+/// an `http://` URL, TLS for `https://`.
 pub(crate) fn client(cfg: &ClickHouseConfig) -> Result<clickhouse::Client> {
     let mut http = HttpConnector::new();
     http.set_keepalive(Some(TCP_KEEPALIVE));
     http.set_connect_timeout(Some(cfg.timeout));
+    let mut pool = HyperClient::builder(TokioExecutor::new());
+    pool.pool_idle_timeout(POOL_IDLE_TIMEOUT);
+    if !cfg.url.starts_with("https://") {
+        return Ok(clickhouse::Client::with_http_client(pool.build(http)));
+    }
     http.enforce_http(false);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = hyper_rustls::HttpsConnectorBuilder::new();
     let tls = match &cfg.ca_file {
-        Some(path) => {
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Tls(e.to_string()))?
-                .with_root_certificates(roots_from(path)?)
-                .with_no_client_auth();
-            tls.with_tls_config(config)
-        }
-        None if cfg.url.starts_with("https://") => tls
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| Error::Tls(format!("loading the system's CA certificates: {e}")))?,
-        // Plain HTTP needs no roots; skip reading the system store.
-        None => tls.with_tls_config(
+        Some(path) => tls.with_tls_config(
             rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .map_err(|e| Error::Tls(e.to_string()))?
-                .with_root_certificates(RootCertStore::empty())
+                .with_root_certificates(roots_from(path)?)
                 .with_no_client_auth(),
         ),
+        None => tls
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| Error::Tls(format!("loading the system's CA certificates: {e}")))?,
     };
-    let connector = tls.https_or_http().enable_http1().wrap_connector(http);
-    let http_client = HyperClient::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .build(connector);
-    Ok(clickhouse::Client::with_http_client(http_client))
+    let connector = tls.https_only().enable_http1().wrap_connector(http);
+    Ok(clickhouse::Client::with_http_client(pool.build(connector)))
 }
 
 /// Every certificate in the PEM file at `path`.
