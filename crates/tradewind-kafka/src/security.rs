@@ -11,14 +11,19 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 use tradewind_secret::Secret;
 
-/// librdkafka's `security.protocol`.
+/// librdkafka's `security.protocol`. Kafka's own spelling in capitals
+/// (`SASL_SSL`, as managed services print it) is accepted too.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     #[default]
+    #[serde(alias = "PLAINTEXT")]
     Plaintext,
+    #[serde(alias = "SSL")]
     Ssl,
+    #[serde(alias = "SASL_PLAINTEXT")]
     SaslPlaintext,
+    #[serde(alias = "SASL_SSL")]
     SaslSsl,
 }
 
@@ -238,6 +243,15 @@ mod tests {
         assert_eq!(c.get("sasl.username"), Some("app"));
         assert_eq!(c.get("sasl.password"), Some("pw"));
         assert!(!format!("{s:?}").contains("pw\""));
+    }
+
+    #[test]
+    fn kafka_capitals_are_accepted() {
+        assert_eq!(
+            parse("protocol = \"SASL_SSL\"\n").protocol,
+            Protocol::SaslSsl
+        );
+        assert_eq!(parse("protocol = \"SSL\"\n").protocol, Protocol::Ssl);
     }
 
     #[test]
