@@ -114,7 +114,7 @@ pub enum SecurityError {
         "kafka.security.cert_file and kafka.security.key_file go together; set both or neither"
     )]
     HalfPair,
-    #[error("kafka.security.{key} {path}: {source}")]
+    #[error("kafka.security.{key} {path}")]
     File {
         key: &'static str,
         path: PathBuf,

@@ -26,7 +26,7 @@ pub struct Secret(String);
 pub enum Error {
     #[error("{key} and {key}_file are both set; set one of them")]
     Both { key: String },
-    #[error("cannot read {key}_file {path}: {source}")]
+    #[error("cannot read {key}_file {path}")]
     Read {
         key: String,
         path: PathBuf,
