@@ -57,9 +57,9 @@ fn raw_consume(prefix: &str, expected: i64) -> f64 {
         ..KafkaConfig::default()
     };
     let mut tpl = TopicPartitionList::new();
-    for s in ["payments", "iot", "logistics", "fx"] {
-        for p in admin::topic_offsets(&k, &k.topic(s)).expect("offsets") {
-            tpl.add_partition_offset(&k.topic(s), p.partition, Offset::Beginning)
+    for topic in k.stream_topics() {
+        for p in admin::topic_offsets(&k, &topic).expect("offsets") {
+            tpl.add_partition_offset(&topic, p.partition, Offset::Beginning)
                 .unwrap();
         }
     }
@@ -81,9 +81,9 @@ fn records_in(prefix: &str) -> i64 {
         topic_prefix: prefix.into(),
         ..KafkaConfig::default()
     };
-    ["payments", "iot", "logistics", "fx"]
+    k.stream_topics()
         .iter()
-        .flat_map(|s| admin::topic_offsets(&k, &k.topic(s)).expect("offsets"))
+        .flat_map(|t| admin::topic_offsets(&k, t).expect("offsets"))
         .map(|p| p.high - p.low)
         .sum()
 }
@@ -94,7 +94,7 @@ fn fx_records(prefix: &str) -> i64 {
         topic_prefix: prefix.into(),
         ..KafkaConfig::default()
     };
-    admin::topic_offsets(&k, &k.topic("fx"))
+    admin::topic_offsets(&k, &k.topic(tradewind_proto::Stream::Fx))
         .expect("offsets")
         .iter()
         .map(|p| p.high - p.low)

@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tradewind_kafka::{admin, KafkaConfig, RecordProducer};
-use tradewind_proto::Stream;
 use tradewind_sim::{Generator, Scenario, SimRecord};
 
 struct Figure {
@@ -45,7 +44,7 @@ fn raw_produce(records: &[SimRecord], run: u32) -> Figure {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(admin::ensure_topics(&cfg, &cfg.all_topics()))
         .expect("topics");
-    let names: Vec<String> = Stream::ALL.iter().map(|s| cfg.topic(s.as_str())).collect();
+    let names: Vec<String> = cfg.stream_topics();
     let producer = RecordProducer::new(&cfg).expect("producer");
     let started = Instant::now();
     let mut bytes = 0u64;

@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+pub use tradewind_aggregator::AggregatorConfig;
 use tradewind_clickhouse::ClickHouseConfig;
 use tradewind_core::CoreConfig;
 use tradewind_kafka::KafkaConfig;
-use tradewind_sink::SinkConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -48,66 +48,6 @@ impl Default for DashboardConfig {
     }
 }
 
-/// `[aggregator]`: the service's own settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AggregatorConfig {
-    /// Kafka consumer group; every copy of the service in one group shares the partitions.
-    pub group_id: String,
-    /// This member's stable identity: its static group membership
-    /// (`group.instance.id`) and its transactional id
-    /// (`tradewind-<group_id>-<instance_id>`). Empty means the host name,
-    /// which is stable for a compose replica or a Kubernetes pod. Two
-    /// running members must not share one: the later one takes over and
-    /// the earlier one stops with an error saying so.
-    pub instance_id: String,
-    /// Join the group as a static member (`group.instance.id`), so a
-    /// restart within `session_timeout` gets the same partitions back
-    /// without a rebalance. A static member does not leave the group when
-    /// it stops; its partitions move after `session_timeout`.
-    pub static_membership: bool,
-    /// Address of the `/metrics`, `/health` and `/ready` endpoint.
-    pub listen: String,
-    /// Kafka session timeout: how soon a dead copy's partitions move to the others.
-    #[serde(with = "humantime_serde")]
-    pub session_timeout: std::time::Duration,
-    /// How often consumer lag and restart backlog are refreshed on `/metrics`
-    /// (librdkafka's `statistics.interval.ms`); `0s` turns them off.
-    #[serde(with = "humantime_serde")]
-    pub stats_interval: std::time::Duration,
-    /// ClickHouse batching and retries.
-    pub sink: SinkConfig,
-}
-
-impl Default for AggregatorConfig {
-    fn default() -> Self {
-        Self {
-            group_id: "tradewind-aggregator".into(),
-            instance_id: String::new(),
-            static_membership: true,
-            listen: "127.0.0.1:9464".into(),
-            session_timeout: std::time::Duration::from_secs(10),
-            stats_interval: std::time::Duration::from_secs(5),
-            sink: SinkConfig::default(),
-        }
-    }
-}
-
-impl AggregatorConfig {
-    /// `instance_id`, or the host name when it is empty.
-    pub fn instance_id(&self) -> String {
-        if !self.instance_id.is_empty() {
-            return self.instance_id.clone();
-        }
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "tradewind".into())
-    }
-}
-
 /// Flag values that override the file and the environment.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ConfigFlags {
@@ -129,6 +69,17 @@ pub struct ConfigFlags {
 }
 
 impl AppConfig {
+    /// The aggregator's part of the configuration.
+    pub fn aggregator_settings(&self) -> tradewind_aggregator::Settings {
+        tradewind_aggregator::Settings {
+            kafka: self.kafka.clone(),
+            clickhouse: self.clickhouse.clone(),
+            core: self.core.clone(),
+            aggregator: self.aggregator.clone(),
+            exit_when_idle: None,
+        }
+    }
+
     pub fn load(flags: &ConfigFlags) -> Result<Self> {
         let mut fig = Figment::from(Serialized::defaults(AppConfig::default()));
         match &flags.config {

@@ -4,7 +4,6 @@
 mod cmd;
 mod config;
 mod shutdown;
-mod telemetry;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -46,7 +46,7 @@ struct Total {
 /// Reads the whole DLQ (committed records only): rejections per source
 /// topic, plus any source offset found twice.
 fn read_dlq(cfg: &AppConfig) -> Result<(BTreeMap<String, u64>, Vec<String>)> {
-    let topic = cfg.kafka.topic("dlq");
+    let topic = cfg.kafka.dlq_topic();
     let (group, database) = (
         cfg.aggregator.group_id.as_str(),
         cfg.clickhouse.database.as_str(),
@@ -121,7 +121,7 @@ pub async fn run(cfg: &AppConfig) -> Result<()> {
         problems.push(format!("DLQ holds source record {d} more than once"));
     }
 
-    for stream in ["payments", "iot", "logistics", "fx"] {
+    for stream in tradewind_proto::Stream::ALL {
         let topic = cfg.kafka.topic(stream);
         let spans: Vec<LedgerSpan> = ch
             .query(
@@ -177,10 +177,12 @@ pub async fn run(cfg: &AppConfig) -> Result<()> {
             }
         }
         let metric = match stream {
-            "payments" => {
+            tradewind_proto::Stream::Payments => {
                 Some("SELECT sum(payments) AS total FROM trade_corridors FINAL WHERE topic = ?")
             }
-            "iot" => Some("SELECT sum(readings) AS total FROM iot_health FINAL WHERE topic = ?"),
+            tradewind_proto::Stream::Iot => {
+                Some("SELECT sum(readings) AS total FROM iot_health FINAL WHERE topic = ?")
+            }
             _ => None,
         };
         if let Some(sql) = metric {

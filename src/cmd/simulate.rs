@@ -169,7 +169,7 @@ fn produce(
     let producer = RecordProducer::new(&cfg.kafka)?;
     let topics: Vec<String> = tradewind_proto::Stream::ALL
         .iter()
-        .map(|s| cfg.kafka.topic(s.as_str()))
+        .map(|s| cfg.kafka.topic(*s))
         .collect();
     if args.realtime {
         return produce_realtime(&producer, &topics, args, generator, stop);

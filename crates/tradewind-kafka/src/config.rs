@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize, Serializer};
+use tradewind_proto::Stream;
 
 use crate::security::SecurityConfig;
+
+/// The dead-letter topic's name after the prefix.
+pub const DLQ_TOPIC: &str = "dlq";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -110,21 +114,39 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 impl KafkaConfig {
-    /// Name of the topic carrying `stream` (`payments`, `iot`, `logistics`, `fx`, `dlq`).
-    pub fn topic(&self, stream: &str) -> String {
-        format!("{}{}", self.topic_prefix, stream)
+    /// Name of the topic carrying `stream`: the prefix, then
+    /// [`Stream::as_str`] (`tradewind.payments`).
+    pub fn topic(&self, stream: Stream) -> String {
+        format!("{}{}", self.topic_prefix, stream.as_str())
+    }
+
+    /// Name of the dead-letter topic (`tradewind.dlq`).
+    pub fn dlq_topic(&self) -> String {
+        format!("{}{}", self.topic_prefix, DLQ_TOPIC)
+    }
+
+    /// The four stream topics, in [`Stream::ALL`] order.
+    pub fn stream_topics(&self) -> Vec<String> {
+        Stream::ALL.iter().map(|s| self.topic(*s)).collect()
     }
 
     /// Every topic Tradewind uses, with its configured partition count.
     pub fn all_topics(&self) -> Vec<(String, i32)> {
         let p = &self.partitions;
-        vec![
-            (self.topic("payments"), p.payments),
-            (self.topic("iot"), p.iot),
-            (self.topic("logistics"), p.logistics),
-            (self.topic("fx"), p.fx),
-            (self.topic("dlq"), p.dlq),
-        ]
+        let mut topics: Vec<(String, i32)> = Stream::ALL
+            .iter()
+            .map(|s| {
+                let n = match s {
+                    Stream::Payments => p.payments,
+                    Stream::Iot => p.iot,
+                    Stream::Logistics => p.logistics,
+                    Stream::Fx => p.fx,
+                };
+                (self.topic(*s), n)
+            })
+            .collect();
+        topics.push((self.dlq_topic(), p.dlq));
+        topics
     }
 
     /// Base client config: brokers, a short socket timeout so a dead

@@ -1,12 +1,12 @@
 //! Kafka record bytes to events, by topic. A record that does not decode is
 //! `malformed`; one whose enums hold numbers this build does not know (a
 //! newer producer) is `unknown_enum`; one that breaks a rule of
-//! [`super::validate`] is `invalid`. All go to the DLQ, never into the core.
+//! [`crate::validate`] is `invalid`. All go to the DLQ, never into the core.
 
 use prost::Message;
 use tradewind_core::Reason;
 
-use super::validate;
+use crate::validate;
 use tradewind_proto::{
     Country, Currency, DeviceKind, FxRate, IotReading, LogisticsEvent, MerchantCategory, Milestone,
     Payment, PaymentChannel, PaymentMethod, PaymentStatus, Stream, TransportMode,
@@ -17,6 +17,18 @@ pub enum Decoded {
     Iot(IotReading),
     Logistics(LogisticsEvent),
     Fx(FxRate),
+}
+
+impl Decoded {
+    /// The event's own time; FX quotes have none that latency is measured from.
+    pub fn event_time(&self) -> Option<i64> {
+        match self {
+            Decoded::Payment(p) => Some(p.event_time),
+            Decoded::Iot(r) => Some(r.event_time),
+            Decoded::Logistics(e) => Some(e.event_time),
+            Decoded::Fx(_) => None,
+        }
+    }
 }
 
 fn known<E: TryFrom<i32>>(values: &[i32]) -> Result<(), Reason> {

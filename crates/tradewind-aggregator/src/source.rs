@@ -27,13 +27,12 @@ use rdkafka::{ClientContext, Message, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tradewind_sink::Backoff;
 
-use super::commit::{Committer, Fault, Outcome};
-use super::health::{Health, State};
-use super::lag::{self, Assigned, Committed};
-use super::pipeline::{Pipeline, Record};
-use super::quiet::Quiet;
-use super::AggregateArgs;
-use crate::config::AppConfig;
+use crate::commit::{Committer, Fault, Outcome};
+use crate::health::{Health, State};
+use crate::lag::{self, Assigned, Committed};
+use crate::pipeline::{Pipeline, Record};
+use crate::quiet::Quiet;
+use crate::settings::Settings;
 use crate::telemetry as tm;
 
 /// The state one consumer session works on.
@@ -140,7 +139,13 @@ impl ConsumerContext for Session {
             }
         };
         if committed {
-            m.pipeline.revoke(tpl);
+            let revoked: Vec<(String, i32)> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            m.pipeline
+                .revoke(revoked.iter().map(|(t, p)| (t.as_str(), *p)));
         } else {
             m.pipeline.discard();
         }
@@ -166,7 +171,7 @@ impl ConsumerContext for Session {
 /// `group.instance.id` is the member's identity, so a restart within the
 /// session timeout gets its partitions back without a rebalance.
 pub fn consumer(
-    cfg: &AppConfig,
+    cfg: &Settings,
     instance_id: &str,
     session: Session,
 ) -> Result<BaseConsumer<Session>, Fault> {
@@ -242,7 +247,7 @@ fn handle(
         record_time_ms: msg
             .timestamp()
             .to_millis()
-            .unwrap_or_else(super::wall_now_ms),
+            .unwrap_or_else(crate::wall_now_ms),
         key: msg.key(),
         payload: msg.payload().unwrap_or_default(),
     });
@@ -262,7 +267,7 @@ fn set_paused(consumer: &BaseConsumer<Session>, paused: bool) -> Result<(), Faul
 }
 
 fn publish_watermark_lag(m: &Member) {
-    let now_ms = super::wall_now_ms();
+    let now_ms = crate::wall_now_ms();
     for (topic, partition, wm) in m.pipeline.watermarks() {
         let labels = [
             ("topic", topic.to_string()),
@@ -277,7 +282,7 @@ pub fn run(
     consumer: &BaseConsumer<Session>,
     cfg_stats_interval: Duration,
     topics: &[String],
-    args: &AggregateArgs,
+    exit_when_idle: Option<Duration>,
     token: &CancellationToken,
 ) -> Result<Ended, Fault> {
     let ctx = consumer.context();
@@ -304,10 +309,7 @@ pub fn run(
         if unclocked == 0 && token.is_cancelled() {
             break;
         }
-        if args
-            .exit_when_idle
-            .is_some_and(|d| now.saturating_duration_since(last_record) >= d)
-        {
+        if exit_when_idle.is_some_and(|d| now.saturating_duration_since(last_record) >= d) {
             break;
         }
         let polled = consumer.poll(Duration::from_millis(100));

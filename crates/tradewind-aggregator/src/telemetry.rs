@@ -1,13 +1,9 @@
-//! Tradewind's own health: metric names and their help text (all of them,
-//! here), the Prometheus recorder with explicit histogram buckets, and the
-//! axum endpoint serving `/metrics`, `/health` and `/ready`. Every metric
-//! with a `topic` label carries the full topic name (`tradewind.payments`).
+//! The aggregator's own numbers: metric names and their help text (all of
+//! them, here) and the Prometheus recorder with explicit histogram buckets.
+//! [`crate::http`] serves them. Every metric with a `topic` label carries
+//! the full topic name (`tradewind.payments`).
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
-use anyhow::{Context, Result};
+use crate::Error;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const CONSUMED_TOTAL: &str = "tradewind_consumed_records_total";
@@ -129,14 +125,15 @@ const ROWS_BUCKETS: &[f64] = &[
 /// task: histogram samples wait in buckets until upkeep (or a scrape)
 /// folds them in, so without it an unscraped service would keep every
 /// sample it ever recorded.
-pub fn install_recorder(stats_interval: std::time::Duration) -> Result<PrometheusHandle> {
+pub fn install_recorder(stats_interval: std::time::Duration) -> Result<PrometheusHandle, Error> {
     let idle = GAUGE_IDLE.max(stats_interval * 3);
     let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROWS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROWS_BUCKETS))
+        .map_err(|e| Error::Metrics(e.to_string()))?
         .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(idle))
         .install_recorder()
-        .context("installing the metrics recorder")?;
+        .map_err(|e| Error::Metrics(e.to_string()))?;
     // The exporter keeps help text by name, whatever the metric's kind.
     for (name, help) in HELP {
         metrics::describe_counter!(*name, *help);
@@ -150,49 +147,4 @@ pub fn install_recorder(stats_interval: std::time::Duration) -> Result<Prometheu
         }
     });
     Ok(handle)
-}
-
-/// Serves `/metrics`, `/health` (the process is up) and `/ready` (the
-/// consumer is running) until the task is dropped.
-/// Binds the endpoint's address, so a taken or bad address fails the
-/// service at start rather than leaving it without `/metrics`.
-pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding aggregator.listen {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving /metrics, /health and /ready");
-    Ok(listener)
-}
-
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    handle: PrometheusHandle,
-    ready: Arc<AtomicBool>,
-) -> Result<()> {
-    use axum::http::{header, StatusCode};
-    use axum::routing::get;
-    let metrics = move || {
-        let handle = handle.clone();
-        async move {
-            (
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                handle.render(),
-            )
-        }
-    };
-    let ready_now = move || {
-        let ready = ready.clone();
-        async move {
-            if ready.load(Ordering::Relaxed) {
-                (StatusCode::OK, "ready\n")
-            } else {
-                (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-            }
-        }
-    };
-    let app = axum::Router::new()
-        .route("/metrics", get(metrics))
-        .route("/health", get(|| async { "ok\n" }))
-        .route("/ready", get(ready_now));
-    axum::serve(listener, app).await.context("serving /metrics")
 }

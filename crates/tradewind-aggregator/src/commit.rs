@@ -7,7 +7,7 @@
 //!
 //! A commit never blocks on a failing ClickHouse: one write attempt either
 //! succeeds or reports [`Outcome::SinkDown`], and the caller keeps polling
-//! Kafka and tries again later (see [`super::source`]). A failed Kafka
+//! Kafka and tries again later (see [`crate::source`]). A failed Kafka
 //! transaction is aborted and reported as a [`Fault`]; the member then
 //! recovers as after a crash.
 //!
@@ -20,18 +20,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
-use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 use tradewind_kafka::KafkaConfig;
 use tradewind_sink::Writer;
 
-use super::dlq::{DeadLetter, DlqLimits, PipelineId};
-use super::health::Health;
-use super::lag::Committed;
-use super::pipeline::Pipeline;
-use super::quiet::ProducerQuiet;
+use crate::dlq::{DeadLetter, DlqLimits, PipelineId};
+pub use crate::fault::Fault;
+use crate::health::Health;
+use crate::lag::Committed;
+use crate::pipeline::{PartitionOffset, Pipeline};
+use crate::quiet::ProducerQuiet;
 use crate::telemetry as tm;
 
 /// Deadline of each step of the Kafka transaction. Long enough to ride
@@ -50,62 +49,7 @@ pub enum Outcome {
     SinkDown(String),
 }
 
-/// Why a member cannot go on as it is.
-#[derive(Debug)]
-pub enum Fault {
-    /// Kafka failed under us (broker gone, transaction failed, member
-    /// fenced by the group): recover as after a crash.
-    Recover(String),
-    /// Another process with this member's identity took over.
-    Fenced(String),
-    /// Only an operator can fix this (authentication, authorisation,
-    /// configuration). The member stops and says what it is.
-    Operator(String),
-}
-
-impl Fault {
-    /// Classifies a Kafka error met while `doing` something.
-    pub fn from_kafka(doing: &str, e: &KafkaError) -> Self {
-        let msg = format!("{doing}: {e}");
-        match e {
-            KafkaError::ClientCreation(_) | KafkaError::ClientConfig(..) => {
-                return Fault::Operator(msg)
-            }
-            KafkaError::Transaction(t) if t.is_fatal() && fenced(t.code()) => {
-                return Fault::Fenced(msg)
-            }
-            _ => {}
-        }
-        match e.rdkafka_error_code() {
-            Some(c) if needs_operator(c) => Fault::Operator(msg),
-            Some(c) if fenced(c) => Fault::Fenced(msg),
-            _ => Fault::Recover(msg),
-        }
-    }
-}
-
-fn fenced(c: RDKafkaErrorCode) -> bool {
-    matches!(
-        c,
-        RDKafkaErrorCode::ProducerFenced
-            | RDKafkaErrorCode::Fenced
-            | RDKafkaErrorCode::FencedInstanceId
-    )
-}
-
-fn needs_operator(c: RDKafkaErrorCode) -> bool {
-    matches!(
-        c,
-        RDKafkaErrorCode::Authentication
-            | RDKafkaErrorCode::SaslAuthenticationFailed
-            | RDKafkaErrorCode::TopicAuthorizationFailed
-            | RDKafkaErrorCode::GroupAuthorizationFailed
-            | RDKafkaErrorCode::ClusterAuthorizationFailed
-            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
-    )
-}
-
-type TxnProducer = ThreadedProducer<ProducerQuiet>;
+pub type TxnProducer = ThreadedProducer<ProducerQuiet>;
 
 /// Creates the DLQ producer and initialises its transactions, which also
 /// fences any earlier producer with the same id and aborts its open
@@ -218,13 +162,12 @@ impl Committer {
             }
         }
         self.health.wrote();
-        let acked_ms = super::wall_now_ms();
+        let acked_ms = crate::wall_now_ms();
         for ms in pipeline.written(acked_ms) {
             let _ = self.latency.record(ms);
         }
-        let tpl = pipeline
-            .offsets()
-            .map_err(|e| Fault::Recover(format!("building the offsets to commit: {e:#}")))?;
+        let tpl = to_list(&pipeline.offsets())
+            .map_err(|e| Fault::Recover(format!("building the offsets to commit: {e}")))?;
         let dead = pipeline.take_dead();
         if tpl.count() > 0 || !dead.is_empty() {
             let group = group.ok_or_else(|| {
@@ -280,4 +223,19 @@ impl Committer {
         p.commit_transaction(TXN_STEP)
             .map_err(|e| Fault::from_kafka("committing the Kafka transaction", &e))
     }
+}
+
+/// The offsets to commit as Kafka's list, each with its checkpoint as
+/// metadata.
+pub fn to_list(
+    offsets: &[PartitionOffset],
+) -> Result<TopicPartitionList, rdkafka::error::KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for o in offsets {
+        tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))?;
+        if let Some(mut e) = tpl.find_partition(&o.topic, o.partition) {
+            e.set_metadata(o.metadata.clone());
+        }
+    }
+    Ok(tpl)
 }

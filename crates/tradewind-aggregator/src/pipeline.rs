@@ -1,0 +1,282 @@
+//! The aggregator's state between Kafka and ClickHouse, with no I/O of its
+//! own: records are decoded and validated ([`crate::decode`]), folded into
+//! the [`Engines`], and their rows gathered into a [`Batch`]. Rejections
+//! become [`DeadLetter`]s that wait for the next commit, and the Kafka
+//! record times of what was folded wait for the ClickHouse acknowledgement
+//! that gives their latency.
+//!
+//! Nothing here takes a Kafka or ClickHouse type: [`crate::source`] feeds
+//! [`Record`]s in and reads checkpoints, [`crate::commit`] writes the batch
+//! and commits the [`PartitionOffset`]s that [`Pipeline::offsets`]
+//! computes. So the whole state machine can be driven from a test.
+
+use std::collections::{BTreeMap, HashSet};
+
+use tradewind_core::{Checkpoint, CoreConfig, Reason, SourceMeta};
+use tradewind_proto::Stream;
+use tradewind_sink::{Batch, SinkConfig};
+
+use crate::decode::decode;
+use crate::dlq::DeadLetter;
+use crate::engines::Engines;
+use crate::telemetry as tm;
+
+/// One Kafka record, as the pipeline sees it.
+pub struct Record<'a> {
+    pub stream: Stream,
+    pub partition: i32,
+    pub offset: i64,
+    pub record_time_ms: i64,
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+}
+
+/// A partition's restart offset and the checkpoint to commit with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// [`Checkpoint::to_metadata`], stored as the offset's metadata.
+    pub metadata: String,
+}
+
+pub struct Pipeline {
+    topics: BTreeMap<Stream, String>,
+    engines: Engines,
+    /// Partitions whose checkpoint has been read since they were assigned.
+    restored: HashSet<(Stream, i32)>,
+    /// Records consumed per stream since the last commit.
+    consumed: BTreeMap<Stream, u64>,
+    /// Partitions that have seen a record since they were assigned.
+    active: HashSet<(Stream, i32)>,
+    batch: Batch,
+    dead: Vec<DeadLetter>,
+    /// Event and Kafka record times of what was folded since the last
+    /// write, for the latency figures once ClickHouse acknowledges it.
+    event_times: Vec<i64>,
+    record_times: Vec<i64>,
+}
+
+impl Pipeline {
+    /// A pipeline over the topics `topic_of` names for each stream.
+    pub fn new(
+        core: &CoreConfig,
+        topic_of: impl Fn(Stream) -> String,
+    ) -> Result<Self, tradewind_core::Error> {
+        Ok(Self {
+            topics: Stream::ALL.iter().map(|s| (*s, topic_of(*s))).collect(),
+            engines: Engines::new(core)?,
+            restored: HashSet::new(),
+            consumed: BTreeMap::new(),
+            active: HashSet::new(),
+            batch: Batch::default(),
+            dead: Vec::new(),
+            event_times: Vec::new(),
+            record_times: Vec::new(),
+        })
+    }
+
+    pub fn topic_names(&self) -> Vec<String> {
+        self.topics.values().cloned().collect()
+    }
+
+    pub fn stream_of(&self, topic: &str) -> Option<Stream> {
+        self.topics
+            .iter()
+            .find(|(_, t)| t.as_str() == topic)
+            .map(|(s, _)| *s)
+    }
+
+    /// Whether enough is pending (rows, bytes or time since the last
+    /// commit) to write and commit.
+    pub fn due(&self, cfg: &SinkConfig, since_commit: std::time::Duration) -> bool {
+        self.batch.len() >= cfg.max_rows
+            || self.batch.approx_bytes() >= cfg.max_bytes
+            || since_commit >= cfg.flush_interval
+    }
+
+    /// Whether `partition`'s checkpoint still has to be read.
+    pub fn needs_restore(&self, stream: Stream, partition: i32) -> bool {
+        !self.restored.contains(&(stream, partition))
+    }
+
+    /// Restores a newly assigned partition from its committed offset's
+    /// metadata (empty when nothing was ever committed).
+    pub fn restore(&mut self, stream: Stream, partition: i32, metadata: &str) {
+        if let Some(cp) = Checkpoint::from_metadata(metadata) {
+            tracing::info!(topic = %self.topics[&stream], partition, restart = cp.restart_offset, highest = cp.highest_processed, "restoring partition");
+            self.engines.restore(stream, partition, &cp);
+        }
+        self.restored.insert((stream, partition));
+    }
+
+    /// Folds one record.
+    pub fn handle(&mut self, rec: Record<'_>) {
+        let Record {
+            stream,
+            partition,
+            offset,
+            record_time_ms,
+            ..
+        } = rec;
+        self.active.insert((stream, partition));
+        // Counted locally and published per commit: a labelled metric
+        // lookup per record is too dear on this path.
+        *self.consumed.entry(stream).or_insert(0) += 1;
+        self.record_times.push(record_time_ms);
+        match decode(stream, rec.payload) {
+            Err(reason) => {
+                metrics::counter!(tm::DECODE_ERRORS_TOTAL, "topic" => self.topics[&stream].clone(), "reason" => reason.as_str()).increment(1);
+                self.engines
+                    .record_invalid(stream, partition, offset, reason);
+            }
+            Ok(decoded) => {
+                if let Some(t) = decoded.event_time() {
+                    self.event_times.push(t);
+                }
+                let meta = SourceMeta {
+                    partition,
+                    offset,
+                    record_time_ms,
+                };
+                self.engines.process(meta, &decoded, &mut self.batch);
+            }
+        }
+        for reason in self.drain(stream) {
+            self.dead_letter(&rec, reason);
+        }
+    }
+
+    fn dead_letter(&mut self, rec: &Record<'_>, reason: Reason) {
+        let topic = self.topics[&rec.stream].clone();
+        metrics::counter!(tm::DLQ_TOTAL, "topic" => topic.clone(), "reason" => reason.as_str())
+            .increment(1);
+        self.dead.push(DeadLetter {
+            key: rec.key.map(<[u8]>::to_vec),
+            payload: rec.payload.to_vec(),
+            topic,
+            partition: rec.partition,
+            offset: rec.offset,
+            reason: reason.as_str(),
+            field: reason.field(),
+        });
+    }
+
+    /// Moves an engine's output into the batch; returns its rejections.
+    fn drain(&mut self, stream: Stream) -> Vec<Reason> {
+        self.engines
+            .drain(stream, &self.topics[&stream], &mut self.batch)
+    }
+
+    /// Flushes the engines into the batch, which then holds every row the
+    /// offsets of [`Pipeline::offsets`] depend on.
+    pub fn flush(&mut self) -> &Batch {
+        self.engines.flush();
+        for s in Stream::ALL {
+            let rejections = self.drain(s);
+            debug_assert!(rejections.is_empty(), "flush never rejects");
+        }
+        &self.batch
+    }
+
+    /// ClickHouse acknowledged the batch at `acked_ms`: clear it, publish
+    /// the counts and latencies, and return the record times' latencies
+    /// (ms) for the caller's own histogram.
+    pub fn written(&mut self, acked_ms: i64) -> Vec<u64> {
+        let rows = self.batch.len();
+        self.batch = Batch::default();
+        if rows > 0 {
+            metrics::histogram!(tm::SINK_BATCH_ROWS).record(rows as f64);
+        }
+        for (stream, n) in std::mem::take(&mut self.consumed) {
+            metrics::counter!(tm::CONSUMED_TOTAL, "topic" => self.topics[&stream].clone())
+                .increment(n);
+        }
+        let end_to_end = metrics::histogram!(tm::END_TO_END_SECONDS);
+        for t in self.event_times.drain(..) {
+            end_to_end.record((acked_ms - t).max(0) as f64 / 1000.0);
+        }
+        let pipeline = metrics::histogram!(tm::PIPELINE_SECONDS);
+        self.record_times
+            .drain(..)
+            .map(|t| {
+                let ms = (acked_ms - t).max(0);
+                pipeline.record(ms as f64 / 1000.0);
+                ms as u64
+            })
+            .collect()
+    }
+
+    /// The dead letters waiting for the next Kafka transaction.
+    pub fn take_dead(&mut self) -> Vec<DeadLetter> {
+        std::mem::take(&mut self.dead)
+    }
+
+    /// The dead letters pending, without taking them.
+    pub fn dead(&self) -> &[DeadLetter] {
+        &self.dead
+    }
+
+    /// The restart offset (with checkpoint metadata) of every active
+    /// partition, sorted by topic and partition.
+    pub fn offsets(&self) -> Vec<PartitionOffset> {
+        let mut out: Vec<PartitionOffset> = self
+            .active
+            .iter()
+            .filter_map(|(stream, partition)| {
+                let cp = self.engines.checkpoint(*stream, *partition)?;
+                Some(PartitionOffset {
+                    topic: self.topics[stream].clone(),
+                    partition: *partition,
+                    offset: cp.restart_offset,
+                    metadata: cp.to_metadata(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        out
+    }
+
+    /// Event-time watermark of every active partition, by topic.
+    pub fn watermarks(&self) -> Vec<(&str, i32, i64)> {
+        self.active
+            .iter()
+            .filter_map(|(stream, partition)| {
+                let wm = self.engines.watermark(*stream, *partition)?;
+                Some((self.topics[stream].as_str(), *partition, wm))
+            })
+            .collect()
+    }
+
+    /// Forgets partitions that were revoked, after their last commit.
+    pub fn revoke<'a>(&mut self, partitions: impl IntoIterator<Item = (&'a str, i32)>) {
+        for (topic, p) in partitions {
+            let Some(stream) = self.stream_of(topic) else {
+                continue;
+            };
+            self.restored.remove(&(stream, p));
+            self.active.remove(&(stream, p));
+            self.engines.drop_partition(stream, p);
+        }
+    }
+
+    /// Forgets everything not committed, as a crash would: every
+    /// partition's state, the pending rows and the dead letters. The next
+    /// records of each partition restore it from its committed checkpoint.
+    pub fn discard(&mut self) {
+        let parts: Vec<(Stream, i32)> = self.active.iter().chain(&self.restored).copied().collect();
+        for (stream, p) in parts {
+            self.engines.drop_partition(stream, p);
+        }
+        // Rows already taken out of the engines go with them.
+        let _ = self.flush();
+        self.restored.clear();
+        self.active.clear();
+        self.consumed.clear();
+        self.batch = Batch::default();
+        self.dead.clear();
+        self.event_times.clear();
+        self.record_times.clear();
+    }
+}
