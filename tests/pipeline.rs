@@ -4,7 +4,6 @@
 //! uses its own topic prefix and database so they can run in parallel.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
@@ -14,7 +13,7 @@ use tradewind_proto::{FxRate, IotReading, LogisticsEvent, Payment, Stream};
 use tradewind_sim::{record_checksum, Generator, Scenario, Truth};
 
 mod common;
-use common::{brokers, clickhouse_url, text, tradewind, unique};
+use common::{brokers, text, tradewind, tradewind_command, unique};
 
 const START: &str = "2026-11-11T00:00:00Z";
 const START_MS: i64 = 1_794_355_200_000;
@@ -154,130 +153,10 @@ fn simulated_records_round_trip_through_kafka_exactly() {
     let _ = std::fs::remove_file(truth_path);
 }
 
-async fn connect_db(db: &str) -> tradewind_clickhouse::Connection {
-    let cfg = tradewind_clickhouse::ClickHouseConfig {
-        url: clickhouse_url(),
-        database: db.to_string(),
-        ..Default::default()
-    };
-    tradewind_clickhouse::connect(&cfg).await.unwrap()
-}
-
-async fn drop_db(conn: &tradewind_clickhouse::Connection, db: &str) {
-    conn.client
-        .query(&format!("DROP DATABASE {db}"))
-        .execute()
-        .await
-        .unwrap();
-}
-
-#[test]
-fn concurrent_migrations_apply_each_version_exactly_once() {
-    // Aggregators scaled out start together on a fresh database.
-    let db = unique("migrate_race");
-    let runs: Vec<std::process::Child> = (0..4)
-        .map(|_| {
-            Command::new(env!("CARGO_BIN_EXE_tradewind"))
-                .args(["migrate", "--database", &db])
-                .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for r in runs {
-        let out = r.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let conn = connect_db(&db).await;
-        let versions: Vec<u32> = conn
-            .client
-            .query("SELECT version FROM schema_migrations ORDER BY version")
-            .fetch_all()
-            .await
-            .unwrap();
-        let want: Vec<u32> = tradewind_clickhouse::MIGRATIONS
-            .iter()
-            .map(|m| m.version)
-            .collect();
-        assert_eq!(versions, want, "each migration recorded once");
-        let locks: u64 = conn
-            .client
-            .query("SELECT count() FROM system.tables WHERE database = ? AND name LIKE 'schema_migration_lock%'")
-            .bind(&db)
-            .fetch_one()
-            .await
-            .unwrap();
-        assert_eq!(locks, 0, "no lock left behind");
-        hll_merges_in_views_as_in_rust(&conn.client).await;
-        drop_db(&conn, &db).await;
-    });
-}
-
-#[test]
-fn migrations_apply_to_real_clickhouse_and_twice_is_a_no_op() {
-    let db = unique("migrate");
-    let first = tradewind(&["migrate", "--database", &db]);
-    assert!(first.status.success(), "{}", text(&first));
-    let all: Vec<u32> = tradewind_clickhouse::MIGRATIONS
-        .iter()
-        .map(|m| m.version)
-        .collect();
-    assert!(
-        text(&first).contains(&format!("applied {all:?}")),
-        "{}",
-        text(&first)
-    );
-    let second = tradewind(&["migrate", "--database", &db]);
-    assert!(second.status.success(), "{}", text(&second));
-    assert!(
-        text(&second).contains(&format!("applied [], already applied {all:?}")),
-        "{}",
-        text(&second)
-    );
-
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let conn = connect_db(&db).await;
-        let tables: Vec<String> = conn
-            .client
-            .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")
-            .bind(&db)
-            .fetch_all()
-            .await
-            .unwrap();
-        let want = [
-            "fx_rates",
-            "iot_health",
-            "iot_health_merged",
-            "ledger",
-            "logistics_sla",
-            "logistics_sla_merged",
-            "schema_migrations",
-            "trade_corridors",
-            "trade_corridors_merged",
-        ];
-        assert_eq!(tables, want.map(String::from).to_vec());
-        let applied: u64 = conn
-            .client
-            .query("SELECT count() FROM schema_migrations")
-            .fetch_one()
-            .await
-            .unwrap();
-        assert_eq!(applied, tradewind_clickhouse::MIGRATIONS.len() as u64);
-        hll_merges_in_views_as_in_rust(&conn.client).await;
-        drop_db(&conn, &db).await;
-    });
-}
-
 #[test]
 fn unreachable_broker_fails_clearly_within_15_seconds() {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
-        .args(["simulate", "--brokers", "127.0.0.1:1", "--count", "10"])
+    let out = tradewind_command(&["simulate", "--brokers", "127.0.0.1:1", "--count", "10"])
         .output()
         .unwrap();
     let elapsed = started.elapsed();
@@ -323,59 +202,4 @@ fn bad_scenario_and_flags_are_rejected_with_clear_messages() {
     assert!(!out.status.success());
     assert!(text(&out).contains("brokrs"), "{}", text(&out));
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// Three partitions' buyer sketches (sparse, sparse, dense; overlapping
-/// ids) merged by `trade_corridors_merged` give the same registers and the
-/// same estimate as merging them in Rust.
-async fn hll_merges_in_views_as_in_rust(ch: &clickhouse::Client) {
-    use tradewind_core::sketch::Hll;
-    use tradewind_sink::rows::CorridorRecord;
-    let ranges = [0u64..40, 20..300, 100..30_000];
-    let mut all = Hll::default();
-    let mut insert = ch
-        .insert::<CorridorRecord>("trade_corridors")
-        .await
-        .unwrap();
-    for (p, ids) in ranges.into_iter().enumerate() {
-        let mut h = Hll::default();
-        for id in ids {
-            h.add(id);
-        }
-        all.merge(&h);
-        let row = CorridorRecord {
-            window_start: 1_794_355_200,
-            payer: "CN".into(),
-            payee: "DE".into(),
-            method: "card".into(),
-            channel: "web".into(),
-            currency: "EUR".into(),
-            topic: "payments".into(),
-            partition: p as i32,
-            version: 1,
-            payments: 1,
-            captured: 1,
-            failed: 0,
-            refunded: 0,
-            amount_minor: 1,
-            amount_min: 1,
-            amount_max: 1,
-            amount_hist_keys: vec![0],
-            amount_hist_counts: vec![1],
-            buyers_sketch: h.to_packed(),
-        };
-        insert.write(&row).await.unwrap();
-    }
-    insert.end().await.unwrap();
-    let (regs, buyers): (Vec<u32>, u64) = ch
-        .query("SELECT buyers_hll, buyers FROM trade_corridors_merged")
-        .fetch_one()
-        .await
-        .unwrap();
-    let mut want = all.to_packed();
-    want.reverse();
-    assert_eq!(regs, want, "merged registers");
-    let est = all.estimate();
-    assert_eq!(buyers, est.round() as u64, "SQL estimate vs Rust {est}");
-    assert!((est - 30_000.0).abs() < 30_000.0 * 0.05, "estimate {est}");
 }

@@ -9,7 +9,7 @@
 //! never the password.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -127,7 +127,7 @@ impl Setup {
 /// environment, so only the file decides.
 fn run(config: &Path, args: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_tradewind"))
+    let out = common::tradewind_command(&[])
         .arg("--config")
         .arg(config)
         .args(args)

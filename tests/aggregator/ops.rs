@@ -1,7 +1,9 @@
 //! Operations: `/health`, `/ready` and `/metrics` of a running aggregator
 //! against the truth, then `tradewind dashboard` over what it wrote.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
+
+use crate::common::Proc;
 use std::time::{Duration, Instant};
 
 use tradewind_sim::Truth;
@@ -135,13 +137,13 @@ fn dashboard_matches_the_truth(world: &World, truth: &Truth) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let log = std::fs::File::create(world.dir.join("dashboard.log")).unwrap();
-    let mut dash = Command::new(env!("CARGO_BIN_EXE_tradewind"))
-        .args(world.args(&["dashboard", "--hours", "0", "--listen", &listen]))
-        .env("TRADEWIND_CLICKHOUSE__URL", &world.ch_url)
+    let mut dash: Proc = world
+        .command(&["dashboard", "--hours", "0", "--listen", &listen])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .unwrap();
+        .unwrap()
+        .into();
     let started = Instant::now();
     let (status, body) = loop {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {

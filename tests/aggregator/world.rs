@@ -11,7 +11,7 @@ use clickhouse::Row;
 use serde::Deserialize;
 use tradewind_sim::Truth;
 
-use crate::common::{brokers, clickhouse_url, text, unique};
+use crate::common::{brokers, clickhouse_url, text, tradewind_command, unique, Proc};
 
 /// One test's own topics, database and consumer group.
 #[derive(Clone)]
@@ -85,21 +85,20 @@ impl World {
     /// `tradewind <args>` against this world's topics, database, group and
     /// servers.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tradewind"));
-        c.args(self.args(args))
-            .env("TRADEWIND_KAFKA__BROKERS", &self.brokers)
+        let mut c = tradewind_command(&self.args(args));
+        c.env("TRADEWIND_KAFKA__BROKERS", &self.brokers)
             .env("TRADEWIND_CLICKHOUSE__URL", &self.ch_url)
             .env("TRADEWIND_AGGREGATOR__GROUP_ID", &self.group);
         c
     }
 
-    pub fn aggregator(&self, extra: &[&str], log: &str) -> Child {
+    pub fn aggregator(&self, extra: &[&str], log: &str) -> Proc {
         self.aggregator_env(extra, log, &[])
     }
 
     /// An aggregator serving `/metrics` on a port of its own (returned),
     /// with librdkafka statistics every `stats`.
-    pub fn aggregator_with_metrics(&self, log: &str, stats: &str) -> (Child, u16) {
+    pub fn aggregator_with_metrics(&self, log: &str, stats: &str) -> (Proc, u16) {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let child = self.aggregator_env(
@@ -114,12 +113,13 @@ impl World {
     }
 
     /// An aggregator with its own identity, to run beside others.
-    pub fn aggregator_as(&self, instance: &str, log: &str) -> Child {
+    pub fn aggregator_as(&self, instance: &str, log: &str) -> Proc {
         self.aggregator_env(&[], log, &[("TRADEWIND_AGGREGATOR__INSTANCE_ID", instance)])
     }
 
     /// An aggregator with extra environment (applied last, so it wins).
-    pub fn aggregator_env(&self, extra: &[&str], log: &str, env: &[(&str, &str)]) -> Child {
+    /// The process is killed if the test fails before it stops.
+    pub fn aggregator_env(&self, extra: &[&str], log: &str, env: &[(&str, &str)]) -> Proc {
         let log = std::fs::File::create(self.dir.join(log)).unwrap();
         self.command(&["aggregate"])
             .args(extra)
@@ -133,6 +133,7 @@ impl World {
             .stderr(log)
             .spawn()
             .expect("aggregator starts")
+            .into()
     }
 
     /// Runs one aggregator until it has been idle for a few seconds.

@@ -1,31 +1,31 @@
-//! Helpers shared by the integration tests: server addresses from the
-//! environment, unique names, and running the `tradewind` binary.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: the harness of
+//! `tradewind-testkit` (servers, per-test names, processes killed on
+//! drop) and the one place the `tradewind` binary is spawned from.
+#![allow(dead_code, unused_imports)]
 
 use std::process::{Command, Output};
 
-pub fn brokers() -> String {
-    std::env::var("TRADEWIND_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
+pub use tradewind_testkit::{brokers, clickhouse_url, Proc};
 
-pub fn clickhouse_url() -> String {
-    std::env::var("TRADEWIND_CLICKHOUSE__URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
-}
-
-/// A name unique to this test run, for topics and databases.
+/// A name for this run of test `tag`; earlier runs' topics and databases
+/// are dropped first.
 pub fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("tw_{tag}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+    tradewind_testkit::scratch_name(tag)
 }
 
-pub fn tradewind(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tradewind"))
-        .args(args)
+/// `tradewind <args>` against the servers under test. Every test spawns
+/// the binary through this.
+pub fn tradewind_command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tradewind"));
+    c.args(args)
         .env("TRADEWIND_KAFKA__BROKERS", brokers())
-        .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url())
+        .env("TRADEWIND_CLICKHOUSE__URL", clickhouse_url());
+    c
+}
+
+/// Runs `tradewind <args>` to completion.
+pub fn tradewind(args: &[&str]) -> Output {
+    tradewind_command(args)
         .output()
         .expect("tradewind binary runs")
 }
