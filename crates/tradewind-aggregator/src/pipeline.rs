@@ -280,3 +280,73 @@ impl Pipeline {
         self.record_times.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+    use tradewind_proto::Payment;
+
+    fn payment(id: u64, event_time: i64) -> Vec<u8> {
+        Payment {
+            payment_id: id,
+            event_time,
+            method: 1,
+            channel: 1,
+            payer_country: 1,
+            payee_country: 2,
+            currency: 1,
+            amount_minor: 100,
+            status: 2,
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    fn feed(p: &mut Pipeline, partition: i32, offset: i64, payload: &[u8]) {
+        p.handle(Record {
+            stream: Stream::Payments,
+            partition,
+            offset,
+            record_time_ms: 1_800_000_000_000,
+            key: None,
+            payload,
+        });
+    }
+
+    #[test]
+    fn rejections_wait_as_dead_letters_and_discard_forgets_everything_uncommitted() {
+        let mut p = Pipeline::new(&CoreConfig::default(), |s| format!("t.{s}")).unwrap();
+        assert_eq!(p.stream_of("t.payments"), Some(Stream::Payments));
+        for o in 0..10 {
+            feed(
+                &mut p,
+                1,
+                o,
+                &payment(o as u64 + 1, 1_799_999_000_000 + o * 1000),
+            );
+        }
+        feed(&mut p, 0, 0, &[0x0F, 1, 2]);
+        let dead: Vec<_> = p
+            .dead()
+            .iter()
+            .map(|d| (d.reason, d.partition, d.offset))
+            .collect();
+        assert_eq!(dead, [("malformed", 0, 0)]);
+        assert!(!p.flush().is_empty());
+
+        let offsets = p.offsets();
+        let parts: Vec<_> = offsets
+            .iter()
+            .map(|o| (o.topic.as_str(), o.partition))
+            .collect();
+        assert_eq!(parts, [("t.payments", 0), ("t.payments", 1)], "sorted");
+        let cp = Checkpoint::from_metadata(&offsets[1].metadata).unwrap();
+        assert_eq!(cp.highest_processed, 9);
+
+        p.discard();
+        assert!(p.dead().is_empty() && p.offsets().is_empty());
+        assert!(p.flush().is_empty(), "no pending rows survive a discard");
+        assert!(p.needs_restore(Stream::Payments, 1));
+    }
+}
