@@ -2,8 +2,8 @@
 """Runs Tradewind's SQL on a current ClickHouse engine (chDB, ClickHouse
 embedded in Python; `pip install chdb`), alongside the test suite's
 ClickHouse server: every migration in order, rows through the merged
-views, the dashboard's and reconcile's queries (string literals passed to
-`.query(` in their Rust sources), the Grafana dashboards' queries, and the
+views, the dashboard's and reconcile's queries (the `.sql` files of
+`crates/tradewind-clickhouse/queries/`, which the Rust code includes), the Grafana dashboards' queries, and the
 example queries of the README and demo.sh.
 
     python3 deploy/check/modern_clickhouse.py   # exit 1 on the first failure
@@ -26,14 +26,21 @@ def statements(sql):
     return [s.strip() for s in code.split(";") if s.strip()]
 
 
-def rust_queries(path):
-    """String literals that start with SELECT, joined across `\\` line ends."""
-    src = path.read_text()
-    out = []
-    for m in re.finditer(r'"(SELECT\b(?:[^"\\]|\\.)*)"', src, re.S):
-        q = re.sub(r"\\\n\s*", "", m.group(1))
-        out.append(q.replace('\\"', '"'))
-    return out
+# A sample value for each placeholder name of a query's `-- binds:` line.
+SAMPLE_BINDS = {"from": "0", "bucket": "60", "topic": "'t'"}
+
+
+def query_files():
+    """(name, SQL with its `?` filled in) for every query file."""
+    for f in sorted((ROOT / "crates/tradewind-clickhouse/queries").glob("*.sql")):
+        sql = f.read_text()
+        names = []
+        for line in sql.splitlines():
+            if line.startswith("-- binds:"):
+                names = line.split(":", 1)[1].split()
+        parts = sql.split("?")
+        assert len(parts) - 1 == len(names), f"{f.name}: {len(parts) - 1} placeholders, binds {names}"
+        yield f.name, parts[0] + "".join(SAMPLE_BINDS[n] + p for n, p in zip(names, parts[1:]))
 
 
 def main():
@@ -65,16 +72,11 @@ def main():
     assert got[3] in (3, "3"), got
     print("merged views ok:", got)
 
-    # Each file's `?` placeholders, in order (the last one repeats).
-    binds = {"src/cmd/dashboard/data.rs": ["60", "60", "0"], "src/cmd/reconcile.rs": ["'t'"]}
-    for src, values in binds.items():
-        checked = 0
-        for q in rust_queries(ROOT / src):
-            parts = q.split("?")
-            q = parts[0] + "".join(values[min(i, len(values) - 1)] + p for i, p in enumerate(parts[1:]))
-            s.query(q)
-            checked += 1
-        print(f"{src} queries ok: {checked}")
+    checked = 0
+    for name, q in query_files():
+        s.query(q)
+        checked += 1
+    print(f"query files ok: {checked}")
 
     # The Grafana dashboards: template variables and macros resolved as the
     # grafana-clickhouse-datasource plugin does (deploy/compose/grafana/check_sql.py),

@@ -5,10 +5,12 @@
 
 pub mod client;
 pub mod migrations;
+pub mod queries;
 mod transport;
 
 pub use client::{connect, ClickHouseConfig, Connection, ServerVersion};
 pub use migrations::{connect_and_migrate, migrate, MigrationReport, MIGRATIONS};
+pub use queries::tables;
 
 /// Errors of the ClickHouse layer.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clickhouse::Row;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use tradewind_clickhouse::tables;
 
 use crate::rows::Batch;
 use crate::{Error, Result};
@@ -117,12 +118,12 @@ impl Writer {
     }
 
     async fn write_tables(&self, b: &Batch) -> Result<()> {
-        insert_all(&self.client, "trade_corridors", &b.corridors).await?;
-        insert_all(&self.client, "logistics_sla", &b.logistics).await?;
-        insert_all(&self.client, "iot_health", &b.iot).await?;
-        insert_all(&self.client, "fx_rates", &b.fx).await?;
+        insert_all(&self.client, tables::TRADE_CORRIDORS, &b.corridors).await?;
+        insert_all(&self.client, tables::LOGISTICS_SLA, &b.logistics).await?;
+        insert_all(&self.client, tables::IOT_HEALTH, &b.iot).await?;
+        insert_all(&self.client, tables::FX_RATES, &b.fx).await?;
         // The ledger last: its rows describe the metric rows above.
-        insert_all(&self.client, "ledger", &b.ledger).await
+        insert_all(&self.client, tables::LEDGER, &b.ledger).await
     }
 
     /// One attempt at writing `batch`, within `write_timeout`. On success

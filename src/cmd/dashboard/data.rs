@@ -10,8 +10,11 @@
 
 use std::collections::BTreeMap;
 
+use clickhouse::error::Result;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
+use tradewind_clickhouse::queries as q;
+use tradewind_core::sketch::Hll;
 use tradewind_proto::Currency;
 
 /// The timeline's resolution: windows are summed into at most about this
@@ -155,15 +158,11 @@ fn usd(minor: i64, currency: &str, rates: &BTreeMap<String, i64>) -> f64 {
     }
 }
 
-/// Reads the dashboard for the latest `hours` of data (0: all of it).
-pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Result<Dashboard> {
-    let (first, to): (u32, u32) = ch
-        .query(
-            "SELECT toUInt32(min(window_start)) AS oldest, toUInt32(max(window_start)) AS newest \
-             FROM trade_corridors",
-        )
-        .fetch_one()
-        .await?;
+/// Reads the dashboard for the latest `hours` of data (0: all of it): the
+/// range, then one query per panel (each in `queries/` of
+/// `tradewind-clickhouse`).
+pub async fn load(ch: &clickhouse::Client, hours: u32) -> Result<Dashboard> {
+    let (first, to): (u32, u32) = ch.query(q::DASHBOARD_RANGE).fetch_one().await?;
     // The other tables' windows may start before the first payment window,
     // so "everything" has no lower bound at all.
     let from = if hours == 0 {
@@ -171,47 +170,63 @@ pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Res
     } else {
         to.saturating_sub(hours * 3600)
     };
-    // At most about TIMELINE_BARS bars, each a round length of time.
-    let wanted = (to - from.max(first)) / TIMELINE_BARS;
-    let bucket = NICE_BUCKETS
-        .iter()
-        .copied()
-        .find(|b| *b >= wanted)
-        .unwrap_or(wanted.div_ceil(86_400) * 86_400);
     let mut d = Dashboard {
         from,
         to,
-        bucket_secs: bucket,
+        bucket_secs: bucket_secs(from.max(first), to),
         ..Default::default()
     };
     if to == 0 {
         return Ok(d);
     }
+    let rates = fx_rates(ch).await?;
+    d.corridors = corridors(ch, from, &rates, &mut d.totals).await?;
+    d.methods = methods(ch, from, &mut d.totals).await?;
+    d.timeline = timeline(ch, from, d.bucket_secs).await?;
+    d.sla = sla(ch, from, &mut d.totals).await?;
+    d.cold_chain = cold_chain(ch, from, &mut d.totals).await?;
+    d.ledger = ch.query(q::DASHBOARD_LEDGER).fetch_all().await?;
+    Ok(d)
+}
 
-    let rates: BTreeMap<String, i64> = ch
-        .query(
-            "SELECT toString(quote) AS currency, argMax(rate_e9, event_time_ms) AS rate \
-             FROM fx_rates FINAL GROUP BY quote",
-        )
+/// At most about [`TIMELINE_BARS`] bars between `from` and `to`, each a
+/// round length of time.
+fn bucket_secs(from: u32, to: u32) -> u32 {
+    let wanted = to.saturating_sub(from) / TIMELINE_BARS;
+    NICE_BUCKETS
+        .iter()
+        .copied()
+        .find(|b| *b >= wanted)
+        .unwrap_or(wanted.div_ceil(86_400) * 86_400)
+}
+
+/// The latest rate of each currency, by its table label.
+async fn fx_rates(ch: &clickhouse::Client) -> Result<BTreeMap<String, i64>> {
+    Ok(ch
+        .query(q::DASHBOARD_FX_RATES)
         .fetch_all::<Quote>()
         .await?
         .into_iter()
         .map(|q| (q.currency, q.rate_e9))
-        .collect();
+        .collect())
+}
 
+/// Corridor volumes in USD, largest first; adds the total volume.
+async fn corridors(
+    ch: &clickhouse::Client,
+    from: u32,
+    rates: &BTreeMap<String, i64>,
+    totals: &mut Totals,
+) -> Result<Vec<Corridor>> {
     let money: Vec<CorridorMoney> = ch
-        .query(
-            "SELECT payer, payee, currency, sum(payments) AS n, sum(failed) AS bad, \
-             sum(amount_minor) AS minor FROM trade_corridors FINAL \
-             WHERE window_start >= toDateTime(?) GROUP BY payer, payee, currency",
-        )
+        .query(q::DASHBOARD_CORRIDORS)
         .bind(from)
         .fetch_all()
         .await?;
     let mut corridors: BTreeMap<(String, String), Corridor> = BTreeMap::new();
     for m in money {
-        let v = usd(m.amount_minor, &m.currency, &rates);
-        d.totals.volume_usd += v;
+        let v = usd(m.amount_minor, &m.currency, rates);
+        totals.volume_usd += v;
         let c = corridors
             .entry((m.payer.clone(), m.payee.clone()))
             .or_insert_with(|| Corridor {
@@ -225,75 +240,74 @@ pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Res
         c.failed += m.failed;
         c.volume_usd += v;
     }
-    d.corridors = corridors.into_values().collect();
-    d.corridors
-        .sort_by(|a, b| b.volume_usd.total_cmp(&a.volume_usd));
+    let mut out: Vec<Corridor> = corridors.into_values().collect();
+    out.sort_by(|a, b| b.volume_usd.total_cmp(&a.volume_usd));
+    Ok(out)
+}
 
-    d.methods = ch
-        .query(
-            "SELECT method, sum(payments) AS n, sum(captured) AS ok, sum(failed) AS bad, \
-             sum(refunded) AS back FROM trade_corridors FINAL \
-             WHERE window_start >= toDateTime(?) GROUP BY method ORDER BY n DESC",
-        )
+/// Payment health by method; adds the payment counts.
+async fn methods(
+    ch: &clickhouse::Client,
+    from: u32,
+    totals: &mut Totals,
+) -> Result<Vec<MethodHealth>> {
+    let methods: Vec<MethodHealth> = ch
+        .query(q::DASHBOARD_METHODS)
         .bind(from)
         .fetch_all()
         .await?;
-    for m in &d.methods {
-        d.totals.payments += m.payments;
-        d.totals.captured += m.captured;
-        d.totals.failed += m.failed;
-        d.totals.refunded += m.refunded;
+    for m in &methods {
+        totals.payments += m.payments;
+        totals.captured += m.captured;
+        totals.failed += m.failed;
+        totals.refunded += m.refunded;
     }
+    Ok(methods)
+}
 
-    d.timeline = ch
-        .query(
-            "SELECT toUInt32(intDiv(toUInt32(window_start), ?) * ?) AS bucket, sum(payments) AS n, \
-             sum(failed) AS bad FROM trade_corridors FINAL WHERE window_start >= toDateTime(?) \
-             GROUP BY bucket ORDER BY bucket",
-        )
+async fn timeline(ch: &clickhouse::Client, from: u32, bucket: u32) -> Result<Vec<Tick>> {
+    ch.query(q::DASHBOARD_TIMELINE)
         .bind(bucket)
         .bind(bucket)
         .bind(from)
         .fetch_all()
-        .await?;
+        .await
+}
 
-    d.sla = ch
-        .query(
-            "SELECT origin, destination, mode, sum(delivered) AS n, sum(on_time) AS ok, \
-             sum(breaches) AS br, sum(transit_ms_sum) AS transit FROM logistics_sla FINAL \
-             WHERE window_start >= toDateTime(?) GROUP BY origin, destination, mode \
-             HAVING n + br > 0 ORDER BY n DESC",
-        )
-        .bind(from)
-        .fetch_all()
-        .await?;
-    for s in &d.sla {
-        d.totals.delivered += s.delivered;
-        d.totals.on_time += s.on_time;
-        d.totals.breaches += s.breaches;
+/// Delivery SLA per lane; adds the delivery counts.
+async fn sla(ch: &clickhouse::Client, from: u32, totals: &mut Totals) -> Result<Vec<Sla>> {
+    let sla: Vec<Sla> = ch.query(q::DASHBOARD_SLA).bind(from).fetch_all().await?;
+    for s in &sla {
+        totals.delivered += s.delivered;
+        totals.on_time += s.on_time;
+        totals.breaches += s.breaches;
     }
+    Ok(sla)
+}
 
+/// Cold chain per country and device kind; adds the reading counts and the
+/// distinct silent devices of the whole range.
+async fn cold_chain(
+    ch: &clickhouse::Client,
+    from: u32,
+    totals: &mut Totals,
+) -> Result<Vec<ColdChain>> {
     let rows: Vec<ColdChainRow> = ch
-        .query(
-            "SELECT country, kind, sum(readings) AS n, sum(excursions) AS exc, \
-             sum(silent) AS quiet, groupUniqArrayArray(silent_devices_sketch) AS quiet_sketch \
-             FROM iot_health FINAL \
-             WHERE window_start >= toDateTime(?) GROUP BY country, kind \
-             ORDER BY exc DESC, n DESC",
-        )
+        .query(q::DASHBOARD_COLD_CHAIN)
         .bind(from)
         .fetch_all()
         .await?;
     // The sketches merge by register (highest rank wins), so the union of
     // every row's entries estimates the distinct silent devices of the range.
-    let mut all_silent = tradewind_core::sketch::Hll::default();
+    let mut all_silent = Hll::default();
+    let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let hll = tradewind_core::sketch::Hll::from_packed(&r.silent_sketch);
+        let hll = Hll::from_packed(&r.silent_sketch);
         all_silent.merge(&hll);
-        d.totals.readings += r.readings;
-        d.totals.excursions += r.excursions;
-        d.totals.silent += r.silent;
-        d.cold_chain.push(ColdChain {
+        totals.readings += r.readings;
+        totals.excursions += r.excursions;
+        totals.silent += r.silent;
+        out.push(ColdChain {
             country: r.country,
             kind: r.kind,
             readings: r.readings,
@@ -302,18 +316,8 @@ pub async fn load(ch: &clickhouse::Client, hours: u32) -> clickhouse::error::Res
             silent_devices: hll.estimate().round() as u64,
         });
     }
-    d.totals.silent_devices = all_silent.estimate().round() as u64;
-
-    d.ledger = ch
-        .query(
-            "SELECT topic, sum(seen) AS n_seen, sum(aggregated) AS n_agg, \
-             sum(too_late) AS n_late, sum(future_timestamp) AS n_future, \
-             sum(malformed) AS n_bad, sum(unknown_enum) AS n_enum, sum(invalid) AS n_invalid, sum(duplicate) AS n_dup \
-             FROM ledger FINAL GROUP BY topic ORDER BY topic",
-        )
-        .fetch_all()
-        .await?;
-    Ok(d)
+    totals.silent_devices = all_silent.estimate().round() as u64;
+    Ok(out)
 }
 
 #[cfg(test)]
