@@ -277,10 +277,22 @@ fn publish_watermark_lag(m: &Member) {
     }
 }
 
-/// Consumes until stopped, idle (with `--exit-when-idle`), or a fault.
+/// The poll loop's own state: the sink back-off and when things were last
+/// done.
+struct Loop<'a> {
+    consumer: &'a BaseConsumer<Session>,
+    backoff: Backoff,
+    retry_at: Instant,
+    last_publish: Instant,
+    last_warning: Option<Instant>,
+    last_lag: Instant,
+    stats_every: Duration,
+}
+
+/// Consumes until stopped, idle (with `exit_when_idle`), or a fault.
 pub fn run(
     consumer: &BaseConsumer<Session>,
-    cfg_stats_interval: Duration,
+    stats_interval: Duration,
     topics: &[String],
     exit_when_idle: Option<Duration>,
     token: &CancellationToken,
@@ -291,17 +303,20 @@ pub fn run(
         .subscribe(&names)
         .map_err(|e| Fault::from_kafka("subscribing", &e))?;
     ctx.health.set(State::Running);
-    let mut backoff = Backoff::new(lock(&ctx.member).committer.sink());
-    let mut retry_at = Instant::now();
-    let mut last_publish = Instant::now();
-    let mut last_warning: Option<Instant> = None;
-    let mut last_lag = Instant::now();
-    let stats_every = cfg_stats_interval.max(Duration::from_secs(1));
-
+    let now = Instant::now();
+    let mut l = Loop {
+        consumer,
+        backoff: Backoff::new(lock(&ctx.member).committer.sink()),
+        retry_at: now,
+        last_publish: now,
+        last_warning: None,
+        last_lag: now,
+        stats_every: stats_interval.max(Duration::from_secs(1)),
+    };
     // The clock is read once per CLOCK_EVERY records (and whenever a poll
     // comes back empty): reading it per record cost more than decoding.
     const CLOCK_EVERY: u32 = 256;
-    let mut now = Instant::now();
+    let mut now = now;
     let mut unclocked = 0u32;
     let mut last_record = now;
     loop {
@@ -318,96 +333,141 @@ pub fn run(
             now = Instant::now();
             unclocked = 0;
         }
-        match polled {
-            Some(Ok(msg)) => {
+        if let Some(p) = polled {
+            if l.take(p, now)? {
                 last_record = now;
-                handle(consumer, &mut lock(&ctx.member), &msg)?;
             }
-            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
-                let detail = consumer
-                    .client()
-                    .fatal_error()
-                    .map(|(c, s)| format!("{c:?}: {s}"))
-                    .unwrap_or_else(|| format!("{code:?}"));
-                return Err(Fault::from_kafka(
-                    &format!("fatal consumer error ({detail})"),
-                    &KafkaError::MessageConsumptionFatal(code),
-                ));
-            }
-            // librdkafka reconnects by itself; say so now and then, not
-            // once per poll.
-            Some(Err(e))
-                if last_warning
-                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) =>
-            {
-                tracing::warn!(error = %e, "Kafka consumer error; librdkafka keeps retrying");
-                last_warning = Some(now);
-            }
-            Some(Err(_)) => {}
-            None => {}
         }
         if let Some(f) = ctx.take_fault() {
             return Err(f);
         }
+        l.commit_if_due(now)?;
+        l.publish(now);
+    }
+    l.final_commit()
+}
+
+impl Loop<'_> {
+    fn ctx(&self) -> &Session {
+        self.consumer.context()
+    }
+
+    /// Hands a polled record to the pipeline, or deals with a consumer
+    /// error; true if it was a record.
+    fn take(
+        &mut self,
+        polled: Result<BorrowedMessage<'_>, KafkaError>,
+        now: Instant,
+    ) -> Result<bool, Fault> {
+        match polled {
+            Ok(msg) => {
+                handle(self.consumer, &mut lock(&self.ctx().member), &msg)?;
+                Ok(true)
+            }
+            Err(KafkaError::MessageConsumptionFatal(code)) => {
+                let detail = self
+                    .consumer
+                    .client()
+                    .fatal_error()
+                    .map(|(c, s)| format!("{c:?}: {s}"))
+                    .unwrap_or_else(|| format!("{code:?}"));
+                Err(Fault::from_kafka(
+                    &format!("fatal consumer error ({detail})"),
+                    &KafkaError::MessageConsumptionFatal(code),
+                ))
+            }
+            // librdkafka reconnects by itself; say so now and then, not
+            // once per poll.
+            Err(e) => {
+                if self
+                    .last_warning
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+                {
+                    tracing::warn!(error = %e, "Kafka consumer error; librdkafka keeps retrying");
+                    self.last_warning = Some(now);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Commits when the batch is due, or retries a blocked sink when its
+    /// back-off has passed; pauses and resumes the partitions accordingly.
+    fn commit_if_due(&mut self, now: Instant) -> Result<(), Fault> {
+        let consumer = self.consumer;
+        let ctx = consumer.context();
         let blocked = ctx.health.state() == State::SinkBlocked;
         let mut m = lock(&ctx.member);
         let due = if blocked {
-            now >= retry_at
+            now >= self.retry_at
         } else {
             m.pipeline
                 .due(m.committer.sink(), m.committer.since_commit(now))
         };
         if due {
-            match m.commit(consumer, blocked)? {
+            match m.commit(self.consumer, blocked)? {
                 Outcome::Committed if blocked => {
-                    set_paused(consumer, false)?;
-                    backoff.reset();
+                    set_paused(self.consumer, false)?;
+                    self.backoff.reset();
                     ctx.health.set(State::Running);
                     tracing::info!("ClickHouse acknowledged the pending rows; partitions resumed");
                 }
                 Outcome::Committed => {}
                 Outcome::SinkDown(e) => {
                     if !blocked {
-                        set_paused(consumer, true)?;
+                        set_paused(self.consumer, true)?;
                         ctx.health.set(State::SinkBlocked);
                     }
-                    let delay = backoff.next_delay();
-                    retry_at = Instant::now() + delay;
+                    let delay = self.backoff.next_delay();
+                    self.retry_at = Instant::now() + delay;
                     tracing::warn!(error = %e, retry_in = ?delay, "ClickHouse write failed; partitions paused, retrying");
                 }
             }
         }
+        // Partitions assigned while blocked start paused too.
         if ctx.health.state() == State::SinkBlocked
             && ctx.assignment_changed.swap(false, Ordering::Relaxed)
         {
-            set_paused(consumer, true)?;
+            set_paused(self.consumer, true)?;
         }
-        if now.saturating_duration_since(last_publish) >= Duration::from_secs(1) {
-            ctx.health.publish();
-            publish_watermark_lag(&m);
-            last_publish = now;
-            if ctx.health.state() == State::SinkBlocked
-                && now.saturating_duration_since(last_lag) >= stats_every
-            {
-                drop(m);
-                lag::publish_from_broker(consumer, &ctx.committed);
-                last_lag = now;
-            }
+        Ok(())
+    }
+
+    /// Once a second: the member's state, watermark lag, and (while the
+    /// partitions are paused) consumer lag from the broker.
+    fn publish(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_publish) < Duration::from_secs(1) {
+            return;
+        }
+        let consumer = self.consumer;
+        let ctx = consumer.context();
+        ctx.health.publish();
+        publish_watermark_lag(&lock(&ctx.member));
+        self.last_publish = now;
+        if ctx.health.state() == State::SinkBlocked
+            && now.saturating_duration_since(self.last_lag) >= self.stats_every
+        {
+            lag::publish_from_broker(self.consumer, &ctx.committed);
+            self.last_lag = now;
         }
     }
-    let mut m = lock(&ctx.member);
-    match m.commit(consumer, false)? {
-        Outcome::Committed => {
-            let h = &m.committer.latency;
-            tracing::info!(
-                records = h.len(),
-                p50_ms = h.value_at_quantile(0.5),
-                p99_ms = h.value_at_quantile(0.99),
-                max_ms = h.max(),
-                "committed; leaving the group (pipeline latency: Kafka record time to ClickHouse ack)"
-            );
-            Ok(Ended::Done)
+
+    /// The last commit before leaving the group.
+    fn final_commit(self) -> Result<Ended, Fault> {
+        let mut m = lock(&self.ctx().member);
+        match m.commit(self.consumer, false)? {
+            Outcome::Committed => {
+                let h = &m.committer.latency;
+                tracing::info!(
+                    records = h.len(),
+                    p50_ms = h.value_at_quantile(0.5),
+                    p99_ms = h.value_at_quantile(0.99),
+                    max_ms = h.max(),
+                    "committed; leaving the group (pipeline latency: Kafka record time to ClickHouse ack)"
+                );
+                Ok(Ended::Done)
+            }
+            Outcome::SinkDown(e) => Ok(Ended::SinkDownAtStop(e)),
         }
-        Outcome::SinkDown(e) => Ok(Ended::SinkDownAtStop(e)),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::data::Dashboard;
+use super::data::{ColdChain, Corridor, Dashboard, LedgerTotals, MethodHealth, Sla, Totals};
 
 /// What the page needs besides the data.
 pub struct PageInfo<'a> {
@@ -135,7 +135,7 @@ svg.timeline{width:100%;max-width:900px;height:160px;background:#fff;border-radi
 .empty{padding:24px;background:#fff;border-radius:8px}\
 .axis{display:flex;justify-content:space-between;max-width:900px;color:#5b6673;font-size:12px;margin-top:4px}";
 
-/// Renders the page.
+/// Renders the page: a header, then one section per panel.
 pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
     let mut o = String::with_capacity(32 * 1024);
     let _ = write!(
@@ -146,15 +146,35 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         info.refresh_secs
     );
     if d.to == 0 {
-        let _ = write!(
-            o,
-            "<div class=sub>database <b>{}</b></div><p class=empty>No windows in ClickHouse yet. \
-             Run the simulator and an aggregator; this page reloads every {} s.</p></body></html>",
-            esc(info.database),
-            info.refresh_secs
-        );
+        empty(&mut o, info);
         return o;
     }
+    subtitle(&mut o, d, info);
+    tiles(&mut o, &d.totals);
+    let _ = write!(o, "<h2>Payments per {}</h2>", bucket_len(d.bucket_secs));
+    o.push_str(&timeline_svg(d));
+    corridors(&mut o, &d.corridors);
+    methods(&mut o, &d.methods);
+    sla(&mut o, &d.sla, info);
+    cold_chain(&mut o, &d.cold_chain);
+    ledger(&mut o, &d.ledger);
+    o.push_str("</body></html>");
+    o
+}
+
+/// The page while ClickHouse holds no window yet.
+fn empty(o: &mut String, info: &PageInfo<'_>) {
+    let _ = write!(
+        o,
+        "<div class=sub>database <b>{}</b></div><p class=empty>No windows in ClickHouse yet. \
+         Run the simulator and an aggregator; this page reloads every {} s.</p></body></html>",
+        esc(info.database),
+        info.refresh_secs
+    );
+}
+
+/// What the page covers and how it refreshes.
+fn subtitle(o: &mut String, d: &Dashboard, info: &PageInfo<'_>) {
     let span = if info.hours == 0 {
         "all data".to_string()
     } else {
@@ -169,29 +189,31 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         utc(d.to),
         info.refresh_secs
     );
+}
 
-    let t = &d.totals;
+/// The headline figures.
+fn tiles(o: &mut String, t: &Totals) {
     o.push_str("<div class=tiles>");
     tile(
-        &mut o,
+        o,
         "payments",
         &big(t.payments as f64),
         &format!("{} failed", pct(share(t.failed, t.payments))),
     );
     tile(
-        &mut o,
+        o,
         "volume",
         &format!("${}", big(t.volume_usd)),
         "USD at the latest FX quotes",
     );
     tile(
-        &mut o,
+        o,
         "captured",
         &pct(share(t.captured, t.payments)),
         &format!("{} refunded", pct(share(t.refunded, t.payments))),
     );
     tile(
-        &mut o,
+        o,
         "deliveries on time",
         &pct(share(t.on_time, t.delivered)),
         &format!(
@@ -201,13 +223,13 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         ),
     );
     tile(
-        &mut o,
+        o,
         "cold-chain alerts",
         &big(t.excursions as f64),
         &format!("excursions in {} readings", big(t.readings as f64)),
     );
     tile(
-        &mut o,
+        o,
         "silent devices",
         &big(t.silent_devices as f64),
         &format!(
@@ -216,13 +238,13 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         ),
     );
     o.push_str("</div>");
+}
 
-    let _ = write!(o, "<h2>Payments per {}</h2>", bucket_len(d.bucket_secs));
-    o.push_str(&timeline_svg(d));
-
+/// The top corridors by USD volume.
+fn corridors(o: &mut String, corridors: &[Corridor]) {
     o.push_str("<h2>Corridor volumes</h2><table><tr><th>corridor</th><th>volume (USD)</th><th>payments</th><th>failed</th></tr>");
-    let top = d.corridors.first().map_or(1.0, |c| c.volume_usd.max(1.0));
-    for c in d.corridors.iter().take(15) {
+    let top = corridors.first().map_or(1.0, |c| c.volume_usd.max(1.0));
+    for c in corridors.iter().take(15) {
         let _ = write!(
             o,
             "<tr><td>{} → {}</td>{}<td class=num>{}</td><td class=num>{}</td></tr>",
@@ -238,9 +260,12 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         );
     }
     o.push_str("</table>");
+}
 
+/// Payment health by method.
+fn methods(o: &mut String, methods: &[MethodHealth]) {
     o.push_str("<h2>Payment health by method</h2><table><tr><th>method</th><th>payments</th><th>captured</th><th>failed</th><th>refunded</th></tr>");
-    for m in &d.methods {
+    for m in methods {
         let _ = write!(
             o,
             "<tr><td>{}</td><td class=num>{}</td>{}{}{}</tr>",
@@ -264,14 +289,17 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         );
     }
     o.push_str("</table><div class=sub>failed and refunded bars are drawn ×10</div>");
+}
 
+/// Delivery SLA per lane.
+fn sla(o: &mut String, sla: &[Sla], info: &PageInfo<'_>) {
     let _ = write!(
         o,
         "<h2>Delivery SLA</h2><div class=sub>promise: {} h domestic, {} h international</div>\
          <table><tr><th>corridor</th><th>mode</th><th>delivered</th><th>on time</th><th>mean transit</th><th>breaches</th></tr>",
         info.sla_domestic_h, info.sla_international_h
     );
-    for s in &d.sla {
+    for s in sla {
         let mean_h = if s.delivered == 0 {
             String::from("–")
         } else {
@@ -293,16 +321,13 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         );
     }
     o.push_str("</table>");
+}
 
+/// Cold chain and device health per country and kind.
+fn cold_chain(o: &mut String, cold: &[ColdChain]) {
     o.push_str("<h2>Cold chain and device health</h2><table><tr><th>country</th><th>device</th><th>readings</th><th>excursions</th><th>silent devices</th><th>silence events</th></tr>");
-    let worst = d
-        .cold_chain
-        .iter()
-        .map(|c| c.excursions)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    for c in &d.cold_chain {
+    let worst = cold.iter().map(|c| c.excursions).max().unwrap_or(0).max(1) as f64;
+    for c in cold {
         let _ = write!(
             o,
             "<tr><td>{}</td><td>{}</td><td class=num>{}</td>{}<td class=num>{}</td><td class=num>{}</td></tr>",
@@ -319,15 +344,17 @@ pub fn render(d: &Dashboard, info: &PageInfo<'_>) -> String {
         );
     }
     o.push_str("</table>");
+}
 
+/// The ledger: what happened to every record read.
+fn ledger(o: &mut String, ledger: &[LedgerTotals]) {
     o.push_str("<h2>Pipeline ledger (all time)</h2><table><tr><th>topic</th><th>seen</th><th>aggregated</th><th>too late</th><th>future</th><th>malformed</th><th>unknown enum</th><th>invalid</th><th>duplicate</th></tr>");
-    for l in &d.ledger {
+    for l in ledger {
         let _ = write!(
             o,
             "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td></tr>",
             esc(&l.topic), l.seen, l.aggregated, l.too_late, l.future_timestamp, l.malformed, l.unknown_enum, l.invalid, l.duplicate
         );
     }
-    o.push_str("</table></body></html>");
-    o
+    o.push_str("</table>");
 }

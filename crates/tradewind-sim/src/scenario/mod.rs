@@ -6,6 +6,8 @@
 //! Every struct denies unknown fields, so a typo is an error naming the key
 //! instead of a silently ignored setting.
 
+mod validate;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ use crate::names::{
 use crate::{Error, Result};
 
 /// The scenario shipped with Tradewind (`scenarios/default.toml`).
-pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../../scenarios/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,149 +249,6 @@ impl Scenario {
     /// The built-in default scenario.
     pub fn default_scenario() -> Self {
         Self::parse(DEFAULT_SCENARIO).expect("the shipped default scenario is valid")
-    }
-
-    /// Checks what the type system cannot: rates are probabilities, weights
-    /// are positive, lists are not empty.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::Scenario(msg));
-        if !(self.clock.events_per_second.is_finite() && self.clock.events_per_second > 0.0) {
-            return bad(format!(
-                "clock.events_per_second must be a positive number, got {}",
-                self.clock.events_per_second
-            ));
-        }
-        crate::clock::parse_start(&self.clock.start, 0)?;
-        if self.corridors.is_empty() {
-            return bad("corridors must list at least one corridor".into());
-        }
-        if !(self.iot.fleet_scale.is_finite() && self.iot.fleet_scale > 0.0) {
-            return bad(format!(
-                "iot.fleet_scale must be a positive number, got {}",
-                self.iot.fleet_scale
-            ));
-        }
-        if self.daily_cycle.hourly.len() != 24 {
-            return bad(format!(
-                "daily_cycle.hourly needs 24 values (one per local hour), got {}",
-                self.daily_cycle.hourly.len()
-            ));
-        }
-        let rates = [
-            ("disorder.jitter_rate", self.disorder.jitter_rate),
-            ("disorder.late_rate", self.disorder.late_rate),
-            ("disorder.duplicate_rate", self.disorder.duplicate_rate),
-            ("disorder.poison_rate", self.disorder.poison_rate),
-            (
-                "disorder.clock_ahead_device_rate",
-                self.disorder.clock_ahead_device_rate,
-            ),
-            ("payments.refund_rate", self.payments.refund_rate),
-            ("logistics.lost_rate", self.logistics.lost_rate),
-            ("iot.silent_device_rate", self.iot.silent_device_rate),
-        ];
-        for (name, r) in rates {
-            if !(0.0..=1.0).contains(&r) {
-                return bad(format!("{name} must be a probability in [0, 1], got {r}"));
-            }
-        }
-        if self.disorder.jitter_rate + self.disorder.late_rate > 1.0 {
-            return bad("disorder.jitter_rate + disorder.late_rate must not exceed 1".into());
-        }
-        for (name, r) in &self.payments.failure_rate {
-            if !(0.0..=1.0).contains(r) {
-                return bad(format!(
-                    "payments.failure_rate.{name} must be in [0, 1], got {r}"
-                ));
-            }
-        }
-        let weights = [
-            ("mix.payments", self.mix.payments),
-            ("mix.shipments", self.mix.shipments),
-        ];
-        for (name, w) in weights {
-            if !(w.is_finite() && w >= 0.0) {
-                return bad(format!("{name} must be a non-negative number, got {w}"));
-            }
-        }
-        if self.mix.payments + self.mix.shipments <= 0.0 {
-            return bad("mix: at least one of payments, shipments must be above 0".into());
-        }
-        for v in &self.daily_cycle.hourly {
-            if !(v.is_finite() && *v >= 0.0) {
-                return bad(format!(
-                    "daily_cycle.hourly values must be non-negative, got {v}"
-                ));
-            }
-        }
-        for f in &self.festivals {
-            if !(f.multiplier.is_finite() && f.multiplier > 0.0) {
-                return bad(format!(
-                    "festival {:?}: multiplier must be positive",
-                    f.name
-                ));
-            }
-        }
-        for c in &self.corridors {
-            let ctx = |what: &str| format!("corridor {:?}: {what}", c.name);
-            if !(c.weight.is_finite() && c.weight > 0.0) {
-                return bad(ctx(&format!("weight must be positive, got {}", c.weight)));
-            }
-            for (label, map_len) in [
-                ("channels", c.channels.len()),
-                ("categories", c.categories.len()),
-                ("modes", c.modes.len()),
-            ] {
-                if map_len == 0 {
-                    return bad(ctx(&format!("{label} must not be empty")));
-                }
-            }
-            for mode in c.modes.keys() {
-                if !c.transit.contains_key(mode) {
-                    return bad(ctx(&format!("mode {mode} has no transit time")));
-                }
-            }
-            if !(c.amount.median > 0.0 && c.amount.sigma >= 0.0) {
-                return bad(ctx("amount needs median > 0 and sigma >= 0"));
-            }
-            if !self.payment_methods.contains_key(&c.to) {
-                return bad(ctx(&format!(
-                    "payment_methods has no entry for payer country {}",
-                    c.to
-                )));
-            }
-        }
-        for (country, mix) in &self.payment_methods {
-            if mix.values().sum::<f64>() <= 0.0
-                || mix.values().any(|w| !(w.is_finite() && *w >= 0.0))
-            {
-                return bad(format!(
-                    "payment_methods.{country}: shares must be non-negative and not all 0"
-                ));
-            }
-        }
-        for f in &self.iot.fleets {
-            if f.devices == 0 || f.report_every < Duration::from_secs(1) {
-                return bad(format!(
-                    "iot fleet {} in {}: needs devices > 0 and report_every of at least 1s",
-                    f.kind, f.country
-                ));
-            }
-        }
-        for (name, r) in [
-            ("disorder.late", self.disorder.late),
-            ("disorder.clock_ahead", self.disorder.clock_ahead),
-            ("payments.refund_delay", self.payments.refund_delay),
-            ("iot.silence", self.iot.silence),
-        ] {
-            if r.min > r.max {
-                return bad(format!("{name}: min must not exceed max"));
-            }
-        }
-        if self.fx.interval.is_zero() || self.truth.window.is_zero() {
-            return bad("fx.interval and truth.window must be above 0".into());
-        }
-        Ok(())
     }
 }
 
