@@ -203,3 +203,28 @@ fn bad_scenario_and_flags_are_rejected_with_clear_messages() {
     assert!(text(&out).contains("brokrs"), "{}", text(&out));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The image's dependency layer copies each crate's manifest by name; a
+/// crate missing there breaks `docker build`, which only the compose test
+/// would notice.
+#[test]
+fn the_dockerfile_names_every_crate() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dockerfile = std::fs::read_to_string(format!("{root}/deploy/Dockerfile")).unwrap();
+    for entry in std::fs::read_dir(format!("{root}/crates")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let short = name.trim_start_matches("tradewind-");
+        assert!(
+            dockerfile.contains(&format!("crates/{name}")),
+            "deploy/Dockerfile does not copy crates/{name}"
+        );
+        if name != "tradewind-proto" {
+            assert!(
+                dockerfile
+                    .lines()
+                    .any(|l| l.contains("for c in") && l.split_whitespace().any(|w| w == short)),
+                "deploy/Dockerfile's stand-in loop misses {short}"
+            );
+        }
+    }
+}
