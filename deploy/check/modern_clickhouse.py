@@ -27,7 +27,12 @@ def statements(sql):
 
 
 # A sample value for each placeholder name of a query's `-- binds:` line.
-SAMPLE_BINDS = {"from": "0", "bucket": "60", "topic": "'t'"}
+SAMPLE_BINDS = {
+    "from": "0", "to": "4000000000", "bucket": "60", "topic": "'t'",
+    # Dashboard filters: empty means any.
+    "payer": "''", "payee": "''", "country": "''", "method": "''",
+    "channel": "''", "mode": "''", "kind": "''",
+}
 
 
 def query_files():

@@ -1,20 +1,24 @@
 //! `tradewind dashboard`: a small web server over ClickHouse's metric
 //! tables. `/` is the page ([`page`]), `/api/dashboard.json` the same
-//! figures as JSON ([`data`]), `/health` answers while the process is up.
-//! Each request reads ClickHouse afresh; nothing is cached.
+//! figures as JSON ([`data`]), both for the time range and filters of the
+//! query string ([`selection`]; a bad parameter is a 400 that says why).
+//! `/health` answers while the process is up. Each request reads
+//! ClickHouse afresh; nothing is cached.
 
-mod data;
+pub mod data;
 mod page;
+pub mod selection;
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
 
+use self::selection::Selection;
 use crate::config::AppConfig;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -81,13 +85,21 @@ fn unavailable(e: clickhouse::error::Error) -> Response {
         .into_response()
 }
 
-async fn index(State(s): State<Arc<Shared>>) -> Response {
-    match data::load(&s.ch, s.cfg.hours).await {
+fn bad_request(e: String) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
+}
+
+async fn index(State(s): State<Arc<Shared>>, Query(params): Query<selection::Params>) -> Response {
+    let sel = match Selection::parse(&params, s.cfg.hours) {
+        Ok(sel) => sel,
+        Err(e) => return bad_request(e),
+    };
+    match data::load(&s.ch, &sel).await {
         Ok(d) => Html(page::render(
             &d,
             &page::PageInfo {
                 database: &s.database,
-                hours: s.cfg.hours,
+                selection: &sel,
                 refresh_secs: s.cfg.refresh_secs,
                 sla_domestic_h: s.sla_domestic_h,
                 sla_international_h: s.sla_international_h,
@@ -98,8 +110,12 @@ async fn index(State(s): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn json(State(s): State<Arc<Shared>>) -> Response {
-    match data::load(&s.ch, s.cfg.hours).await {
+async fn json(State(s): State<Arc<Shared>>, Query(params): Query<selection::Params>) -> Response {
+    let sel = match Selection::parse(&params, s.cfg.hours) {
+        Ok(sel) => sel,
+        Err(e) => return bad_request(e),
+    };
+    match data::load(&s.ch, &sel).await {
         Ok(d) => Json(d).into_response(),
         Err(e) => unavailable(e),
     }

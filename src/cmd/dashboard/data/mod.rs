@@ -1,0 +1,204 @@
+//! What the dashboard shows, read from ClickHouse on every request for the
+//! request's [`Selection`]: the range (ending at the newest window by
+//! default) and the filters, over `FINAL` rows of the metric tables. Money
+//! is turned into USD at each currency's latest FX quote; quantiles come
+//! from the merged log-bucket histograms and distinct counts from the
+//! merged HLL sketches, exactly as the README's SQL merges them.
+//!
+//! One module per stream ([`payments`], [`logistics`], [`iot`]), each with
+//! one query-and-shape function per panel; the queries are the `.sql`
+//! files of `tradewind-clickhouse`, bound by the names on their `-- binds:`
+//! line ([`bind`]). Aliases differ from column names, which ClickHouse
+//! 18.16 needs.
+
+mod iot;
+mod logistics;
+mod payments;
+
+use clickhouse::error::Result;
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use tradewind_clickhouse::queries as q;
+use tradewind_core::sketch::{Hll, LogHistogram};
+
+pub use iot::{ColdChain, DeviceHealth, IotTick};
+pub use logistics::{Sla, SlaTick};
+pub use payments::{Buyers, Corridor, MethodHealth, PaymentSize, Tick};
+
+use super::selection::Selection;
+
+/// The trends' resolution: windows are summed into at most about this
+/// many points, each one of [`NICE_BUCKETS`] long (seconds).
+const TREND_POINTS: u32 = 120;
+const NICE_BUCKETS: [u32; 10] = [60, 300, 600, 900, 1800, 3600, 7200, 21_600, 43_200, 86_400];
+
+/// Everything on the page; also served as JSON at `/api/dashboard.json`.
+#[derive(Debug, Default, Serialize)]
+pub struct Dashboard {
+    /// The range shown, Unix seconds, `[from, to)`; 0, 0 when empty.
+    pub from: u32,
+    pub to: u32,
+    /// The newest window start in the tables.
+    pub newest: u32,
+    /// Seconds of event time per trend point.
+    pub bucket_secs: u32,
+    pub totals: Totals,
+    pub corridors: Vec<Corridor>,
+    pub methods: Vec<MethodHealth>,
+    pub payment_sizes: Vec<PaymentSize>,
+    pub buyers: Vec<Buyers>,
+    /// Payments, failures and USD volume over time.
+    pub timeline: Vec<Tick>,
+    pub sla: Vec<Sla>,
+    pub sla_trend: Vec<SlaTick>,
+    pub cold_chain: Vec<ColdChain>,
+    pub devices: Vec<DeviceHealth>,
+    pub iot_trend: Vec<IotTick>,
+    pub ledger: Vec<LedgerTotals>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    pub payments: u64,
+    pub captured: u64,
+    pub failed: u64,
+    pub refunded: u64,
+    pub volume_usd: f64,
+    pub delivered: u64,
+    pub on_time: u64,
+    pub breaches: u64,
+    pub readings: u64,
+    pub excursions: u64,
+    /// Silences: each time a device went quiet.
+    pub silent: u64,
+    /// Distinct devices that went quiet in the range (HLL estimate).
+    pub silent_devices: u64,
+}
+
+#[derive(Debug, Row, Deserialize, Serialize)]
+pub struct LedgerTotals {
+    pub topic: String,
+    pub seen: u64,
+    pub aggregated: u64,
+    pub too_late: u64,
+    pub future_timestamp: u64,
+    pub malformed: u64,
+    pub unknown_enum: u64,
+    pub invalid: u64,
+    pub duplicate: u64,
+}
+
+/// The range and resolution of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Range {
+    pub from: u32,
+    pub to: u32,
+    pub bucket: u32,
+}
+
+/// `query` with its `?` bound by the names on its `-- binds:` line: the
+/// range, the trend bucket, or a filter of `sel` (empty: any).
+pub fn bind(
+    ch: &clickhouse::Client,
+    query: &str,
+    sel: &Selection,
+    r: Range,
+) -> clickhouse::query::Query {
+    let mut out = ch.query(query);
+    for name in q::binds(query) {
+        out = match name {
+            "from" => out.bind(r.from),
+            "to" => out.bind(r.to),
+            "bucket" => out.bind(r.bucket),
+            other => out.bind(sel.filter(other).unwrap_or_else(|| {
+                panic!("query bind {other:?} names no range, bucket or filter")
+            })),
+        };
+    }
+    out
+}
+
+/// Reads the dashboard for `sel`: the range, then one query per panel.
+pub async fn load(ch: &clickhouse::Client, sel: &Selection) -> Result<Dashboard> {
+    let (oldest, newest): (u32, u32) = ch.query(q::DASHBOARD_RANGE).fetch_one().await?;
+    let (from, to) = sel.bounds(newest);
+    let r = Range {
+        from,
+        to,
+        bucket: bucket_secs(from.max(oldest), to),
+    };
+    let mut d = Dashboard {
+        from,
+        to,
+        newest,
+        bucket_secs: r.bucket,
+        ..Default::default()
+    };
+    if newest == 0 {
+        return Ok(d);
+    }
+    let rates = payments::fx_rates(ch).await?;
+    d.corridors = payments::corridors(ch, sel, r, &rates, &mut d.totals).await?;
+    d.methods = payments::methods(ch, sel, r, &mut d.totals).await?;
+    d.payment_sizes = payments::sizes(ch, sel, r).await?;
+    d.buyers = payments::buyers(ch, sel, r).await?;
+    d.timeline = payments::trend(ch, sel, r, &rates).await?;
+    d.sla = logistics::sla(ch, sel, r, &mut d.totals).await?;
+    d.sla_trend = logistics::trend(ch, sel, r).await?;
+    d.cold_chain = iot::cold_chain(ch, sel, r, &mut d.totals).await?;
+    d.devices = iot::devices(ch, sel, r).await?;
+    d.iot_trend = iot::trend(ch, sel, r).await?;
+    d.ledger = ch.query(q::DASHBOARD_LEDGER).fetch_all().await?;
+    Ok(d)
+}
+
+/// At most about [`TREND_POINTS`] points between `from` and `to`, each a
+/// round length of time.
+fn bucket_secs(from: u32, to: u32) -> u32 {
+    let wanted = to.saturating_sub(from) / TREND_POINTS;
+    NICE_BUCKETS
+        .iter()
+        .copied()
+        .find(|b| *b >= wanted)
+        .unwrap_or(wanted.div_ceil(86_400) * 86_400)
+}
+
+/// The `q`-quantiles of a merged histogram (`sumMap` keys and counts).
+fn quantiles<const N: usize>(keys: &[i16], counts: &[u64], qs: [f64; N]) -> [Option<f64>; N] {
+    let h = LogHistogram::from_arrays(keys, counts);
+    qs.map(|q| h.quantile(q))
+}
+
+/// The distinct count of a union of packed HLL entries.
+fn distinct(entries: &[u32]) -> u64 {
+    Hll::from_packed(entries).estimate().round() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trends_have_at_most_about_120_round_points() {
+        assert_eq!(bucket_secs(0, 3600), 60);
+        assert_eq!(bucket_secs(0, 86_400), 900);
+        assert_eq!(bucket_secs(0, 7 * 86_400), 7200);
+        assert_eq!(bucket_secs(0, 400 * 86_400), 4 * 86_400);
+    }
+
+    #[test]
+    fn quantiles_and_distinct_counts_come_from_the_sketches() {
+        let mut h = LogHistogram::default();
+        for v in 1..=1000u64 {
+            h.add(v);
+        }
+        let (k, c) = h.to_arrays();
+        let [p50, p99] = quantiles(&k, &c, [0.5, 0.99]);
+        assert!((p50.unwrap() - 500.0).abs() <= 500.0 * 0.01 + 1.0);
+        assert!((p99.unwrap() - 990.0).abs() <= 990.0 * 0.01 + 1.0);
+        let mut hll = Hll::default();
+        (0..5000u64).for_each(|i| hll.add(i));
+        let n = distinct(&hll.to_packed());
+        assert!((n as f64 - 5000.0).abs() < 5000.0 * 0.05, "{n}");
+    }
+}
