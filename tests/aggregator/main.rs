@@ -13,4 +13,5 @@ mod crashes;
 mod healing;
 mod ops;
 mod outage;
+mod sketches;
 mod world;

@@ -235,6 +235,7 @@ fn dashboard_matches_the_truth(world: &World, truth: &Truth) {
     ] {
         assert!(page.contains(panel), "{panel} missing");
     }
+    crate::sketches::assert_sketches_match(&d, truth);
     dash.kill().unwrap();
     dash.wait().unwrap();
 }

@@ -16,6 +16,8 @@
 //!   rows (a correct aggregator rejects them) and counted per topic instead;
 //! - late and jittered records are in their event-time window.
 
+mod exact;
+
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,8 @@ use tradewind_proto::{
     PaymentChannel, PaymentMethod, PaymentStatus, Stream, TransportMode,
 };
 
+use self::exact::ExactBuilder;
+pub use self::exact::{nearest_rank, Exact, ExactBuyers, ExactDevices, ExactSize, ExactTransit};
 use crate::names::{ChannelName, CountryName, CurrencyName, DeviceKindName, MethodName, ModeName};
 
 /// Order-independent checksum of one Kafka record: sum these (wrapping) over
@@ -116,6 +120,10 @@ pub struct Truth {
     pub logistics: Vec<LogisticsRow>,
     pub iot: Vec<IotRow>,
     pub fx: Vec<FxRow>,
+    /// Exact answers for the sketch-based panels (quantiles, distinct
+    /// counts) over everything the window rows count.
+    #[serde(default)]
+    pub exact: Exact,
 }
 
 impl Truth {
@@ -147,6 +155,7 @@ pub(crate) struct TruthBuilder {
     log: HashMap<LogKey, LogisticsRow>,
     iot: HashMap<IotKey, IotRow>,
     fx: HashMap<FxKey, FxRow>,
+    exact: ExactBuilder,
 }
 
 fn topic_index(s: Stream) -> usize {
@@ -239,6 +248,8 @@ impl TruthBuilder {
         });
         row.count += 1;
         row.amount_minor += p.amount_minor;
+        self.exact
+            .payment((payer, payee), method, currency, p.amount_minor, p.buyer_id);
         match p.status() {
             PaymentStatus::Captured => row.captured += 1,
             PaymentStatus::Failed => row.failed += 1,
@@ -283,6 +294,7 @@ impl TruthBuilder {
                 let transit = e.event_time - e.created_time;
                 row.delivered += 1;
                 row.transit_ms_sum += transit;
+                self.exact.delivered((origin, dest), mode, transit);
                 row.on_time += (transit <= sla) as u64;
             }
             _ => {}
@@ -311,6 +323,7 @@ impl TruthBuilder {
         });
         row.readings += 1;
         row.excursions += excursion as u64;
+        self.exact.reading(key.1, r.device_id, r.battery_permille);
         row.battery_permille_sum += r.battery_permille as u64;
     }
 
@@ -358,6 +371,7 @@ impl TruthBuilder {
             logistics: sorted(&self.log),
             iot: sorted(&self.iot),
             fx: sorted(&self.fx),
+            exact: self.exact.finish(),
         }
     }
 }
