@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Tradewind test against a real Kafka broker and a real ClickHouse
 # server: installs what is missing, starts the local stack if it is not
-# already up, runs `cargo test --workspace`, checks the SQL on a current
+# already up, installs Chromium for the dashboard's browser test, runs
+# `cargo test --workspace`, checks the SQL on a current
 # ClickHouse engine (chDB, deploy/check/modern_clickhouse.py), and stops
 # what it started. TRADEWIND_SKIP_MODERN_SQL=1 skips the chDB check.
 set -euo pipefail
@@ -16,6 +17,13 @@ cleanup() { [ "$started_here" = 1 ] && bash "$TW_ROOT/deploy/local/down.sh" || t
 trap cleanup EXIT
 
 bash "$TW_ROOT/deploy/local/up.sh"
+# The dashboard's browser test drives Debian's headless Chromium.
+if [ ! -x /usr/bin/chromedriver ] || [ ! -x /usr/bin/chromium ]; then
+  log "installing Chromium and its WebDriver for the dashboard's browser test"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
 log "running the test suite"
 out="$(mktemp)"
 status=0

@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod broker;
+mod browser;
 #[path = "../common/mod.rs"]
 mod common;
 mod crashes;

@@ -23,6 +23,9 @@ pub struct Chart<'a> {
     pub scale: Scale,
     pub bars: Vec<Bar>,
     pub bucket_secs: u32,
+    /// The time axis, Unix seconds `[start, end)`: bars sit where their
+    /// bucket falls, so charts of one page line up and gaps show as gaps.
+    pub domain: (u32, u32),
     /// The colour of the bars (`ok`, `warn`, `bad`) and of the overlay.
     pub class: &'a str,
     /// What the overlay means, shown under the chart; empty for none.
@@ -39,6 +42,7 @@ pub enum Scale {
 impl Scale {
     fn label(self, v: f64) -> String {
         match self {
+            Scale::Count if v < 10.0 && v.fract() != 0.0 => format!("{v:.1}"),
             Scale::Count => big(v),
             Scale::Share => format!("{:.0}%", v * 100.0),
             Scale::Usd => format!("${}", big(v)),
@@ -78,10 +82,11 @@ pub fn svg(c: &Chart<'_>) -> String {
             esc(&c.scale.label(max * frac))
         );
     }
-    let n = c.bars.len().max(1) as f64;
-    let bw = plot_w / n;
-    for (i, b) in c.bars.iter().enumerate() {
-        let x = LEFT + i as f64 * bw;
+    let (t0, t1) = c.domain;
+    let span = t1.saturating_sub(t0).max(1) as f64;
+    let bw = plot_w * c.bucket_secs as f64 / span;
+    for b in c.bars.iter().filter(|b| b.start >= t0 && b.start < t1) {
+        let x = LEFT + plot_w * (b.start - t0) as f64 / span;
         let bh = (b.value / max).clamp(0.0, 1.0) * plot_h;
         let oh = (b.overlay / max).clamp(0.0, 1.0) * plot_h;
         let _ = write!(
@@ -103,14 +108,12 @@ pub fn svg(c: &Chart<'_>) -> String {
         }
         s.push_str("</g>");
     }
-    // The time axis: the first bucket, the middle and the end.
-    if let (Some(first), Some(last)) = (c.bars.first(), c.bars.last()) {
-        let end = last.start + c.bucket_secs;
-        let mid = first.start + (end - first.start) / 2;
+    // The time axis: the start, the middle and the end.
+    if t1 > t0 {
         for (x, t, anchor) in [
-            (LEFT, first.start, "start"),
-            (LEFT + plot_w / 2.0, mid, "middle"),
-            (W, end, "end"),
+            (LEFT, t0, "start"),
+            (LEFT + plot_w / 2.0, t0 + (t1 - t0) / 2, "middle"),
+            (W, t1, "end"),
         ] {
             let _ = write!(
                 s,
@@ -151,6 +154,7 @@ mod tests {
                 },
             ],
             bucket_secs: 900,
+            domain: (1_795_824_000, 1_795_825_800),
             class: "ok",
             overlay_note: "red: failed",
         };

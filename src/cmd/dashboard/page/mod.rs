@@ -246,13 +246,19 @@ fn select(o: &mut String, name: &str, options: &[String], chosen: &str) {
         seen |= v == chosen;
         let _ = write!(
             o,
-            "<option{}>{}</option>",
+            "<option value=\"{}\"{}>{}</option>",
+            esc(v),
             if v == chosen { " selected" } else { "" },
             esc(v)
         );
     }
     if !seen && !chosen.is_empty() {
-        let _ = write!(o, "<option selected>{}</option>", esc(chosen));
+        let _ = write!(
+            o,
+            "<option value=\"{}\" selected>{}</option>",
+            esc(chosen),
+            esc(chosen)
+        );
     }
     o.push_str("</select></label>");
 }
@@ -281,7 +287,11 @@ fn tiles(o: &mut String, t: &Totals) {
     tile(
         o,
         "deliveries on time",
-        &pct(share(t.on_time, t.delivered)),
+        &if t.delivered == 0 {
+            "–".to_string()
+        } else {
+            pct(share(t.on_time, t.delivered))
+        },
         &format!(
             "{} delivered, {} SLA breaches",
             big(t.delivered as f64),
@@ -306,9 +316,28 @@ fn tiles(o: &mut String, t: &Totals) {
     o.push_str("</div>");
 }
 
+/// The time axis every chart shares: the range, cut to the data's first
+/// and last bucket, on bucket boundaries.
+fn domain(d: &Dashboard) -> (u32, u32) {
+    let b = d.bucket_secs.max(1);
+    let first = [
+        d.timeline.first().map(|t| t.start),
+        d.sla_trend.first().map(|t| t.start),
+        d.iot_trend.first().map(|t| t.start),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(d.from);
+    let start = d.from.max(first) / b * b;
+    let end = d.to.min(d.newest.saturating_add(b)).div_ceil(b) * b;
+    (start, end.max(start + b))
+}
+
 /// The trends, one bar per bucket of the range.
 fn trends(o: &mut String, d: &Dashboard) {
     let per = bucket_len(d.bucket_secs);
+    let domain = domain(d);
     let _ = write!(o, "<h2>Trends, per {per}</h2><div class=charts>");
     let chart = |o: &mut String, title: &str, c: Chart<'_>| {
         let _ = write!(
@@ -325,6 +354,7 @@ fn trends(o: &mut String, d: &Dashboard) {
             unit: "payments",
             scale: Scale::Count,
             bucket_secs: d.bucket_secs,
+            domain,
             class: "ok",
             overlay_note: "red: failed",
             bars: d
@@ -346,6 +376,7 @@ fn trends(o: &mut String, d: &Dashboard) {
             unit: "USD",
             scale: Scale::Usd,
             bucket_secs: d.bucket_secs,
+            domain,
             class: "ok",
             overlay_note: "",
             bars: d
@@ -367,6 +398,7 @@ fn trends(o: &mut String, d: &Dashboard) {
             unit: "on-time share",
             scale: Scale::Share,
             bucket_secs: d.bucket_secs,
+            domain,
             class: "good",
             overlay_note: "",
             bars: d
@@ -395,6 +427,7 @@ fn trends(o: &mut String, d: &Dashboard) {
             unit: "breaches",
             scale: Scale::Count,
             bucket_secs: d.bucket_secs,
+            domain,
             class: "bad",
             overlay_note: "",
             bars: d
@@ -416,6 +449,7 @@ fn trends(o: &mut String, d: &Dashboard) {
             unit: "excursions",
             scale: Scale::Count,
             bucket_secs: d.bucket_secs,
+            domain,
             class: "warn",
             overlay_note: "",
             bars: d
@@ -437,6 +471,7 @@ fn trends(o: &mut String, d: &Dashboard) {
             unit: "silent devices",
             scale: Scale::Count,
             bucket_secs: d.bucket_secs,
+            domain,
             class: "warn",
             overlay_note: "",
             bars: d
