@@ -85,6 +85,8 @@ fn unavailable(e: clickhouse::error::Error) -> Response {
         .into_response()
 }
 
+const SERVER_TIMING: &str = "server-timing";
+
 fn bad_request(e: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
 }
@@ -95,17 +97,20 @@ async fn index(State(s): State<Arc<Shared>>, Query(params): Query<selection::Par
         Err(e) => return bad_request(e),
     };
     match data::load(&s.ch, &sel).await {
-        Ok(d) => Html(page::render(
-            &d,
-            &page::PageInfo {
-                database: &s.database,
-                selection: &sel,
-                refresh_secs: s.cfg.refresh_secs,
-                sla_domestic_h: s.sla_domestic_h,
-                sla_international_h: s.sla_international_h,
-            },
-        ))
-        .into_response(),
+        Ok(d) => (
+            [(SERVER_TIMING, d.server_timing())],
+            Html(page::render(
+                &d,
+                &page::PageInfo {
+                    database: &s.database,
+                    selection: &sel,
+                    refresh_secs: s.cfg.refresh_secs,
+                    sla_domestic_h: s.sla_domestic_h,
+                    sla_international_h: s.sla_international_h,
+                },
+            )),
+        )
+            .into_response(),
         Err(e) => unavailable(e),
     }
 }
@@ -116,7 +121,7 @@ async fn json(State(s): State<Arc<Shared>>, Query(params): Query<selection::Para
         Err(e) => return bad_request(e),
     };
     match data::load(&s.ch, &sel).await {
-        Ok(d) => Json(d).into_response(),
+        Ok(d) => ([(SERVER_TIMING, d.server_timing())], Json(d)).into_response(),
         Err(e) => unavailable(e),
     }
 }

@@ -55,6 +55,10 @@ pub struct Dashboard {
     pub devices: Vec<DeviceHealth>,
     pub iot_trend: Vec<IotTick>,
     pub ledger: Vec<LedgerTotals>,
+    /// How long each panel's query took, in load order; served as the
+    /// `Server-Timing` header, not in the JSON.
+    #[serde(skip)]
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -137,19 +141,60 @@ pub async fn load(ch: &clickhouse::Client, sel: &Selection) -> Result<Dashboard>
     if newest == 0 {
         return Ok(d);
     }
+    let mut lap = Lap::start();
     let rates = payments::fx_rates(ch).await?;
+    lap.done("fx_rates", &mut d.timings);
     d.corridors = payments::corridors(ch, sel, r, &rates, &mut d.totals).await?;
+    lap.done("corridors", &mut d.timings);
     d.methods = payments::methods(ch, sel, r, &mut d.totals).await?;
+    lap.done("methods", &mut d.timings);
     d.payment_sizes = payments::sizes(ch, sel, r).await?;
+    lap.done("payment_sizes", &mut d.timings);
     d.buyers = payments::buyers(ch, sel, r).await?;
+    lap.done("buyers", &mut d.timings);
     d.timeline = payments::trend(ch, sel, r, &rates).await?;
+    lap.done("payments_trend", &mut d.timings);
     d.sla = logistics::sla(ch, sel, r, &mut d.totals).await?;
+    lap.done("sla", &mut d.timings);
     d.sla_trend = logistics::trend(ch, sel, r).await?;
+    lap.done("sla_trend", &mut d.timings);
     d.cold_chain = iot::cold_chain(ch, sel, r, &mut d.totals).await?;
+    lap.done("cold_chain", &mut d.timings);
     d.devices = iot::devices(ch, sel, r).await?;
+    lap.done("devices", &mut d.timings);
     d.iot_trend = iot::trend(ch, sel, r).await?;
+    lap.done("iot_trend", &mut d.timings);
     d.ledger = ch.query(q::DASHBOARD_LEDGER).fetch_all().await?;
+    lap.done("ledger", &mut d.timings);
     Ok(d)
+}
+
+/// Times one panel after another.
+struct Lap(std::time::Instant);
+
+impl Lap {
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    fn done(&mut self, panel: &'static str, out: &mut Vec<(&'static str, std::time::Duration)>) {
+        let now = std::time::Instant::now();
+        out.push((panel, now - self.0));
+        self.0 = now;
+    }
+}
+
+impl Dashboard {
+    /// The panels' query times as a `Server-Timing` header value
+    /// (`corridors;dur=12.3, ...`, milliseconds), which a browser's
+    /// developer tools show per request.
+    pub fn server_timing(&self) -> String {
+        self.timings
+            .iter()
+            .map(|(name, d)| format!("{name};dur={:.1}", d.as_secs_f64() * 1000.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// At most about [`TREND_POINTS`] points between `from` and `to`, each a
