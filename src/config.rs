@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use tradewind_aggregator::AggregatorConfig;
 use tradewind_clickhouse::ClickHouseConfig;
 use tradewind_core::CoreConfig;
+pub use tradewind_dashboard::DashboardConfig;
 use tradewind_kafka::KafkaConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,29 +24,6 @@ pub struct AppConfig {
     pub core: CoreConfig,
     pub aggregator: AggregatorConfig,
     pub dashboard: DashboardConfig,
-}
-
-/// `[dashboard]`: the web page over ClickHouse.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DashboardConfig {
-    /// Address the page is served on.
-    pub listen: String,
-    /// How much event time the page covers, ending at the newest window;
-    /// 0 shows everything.
-    pub hours: u32,
-    /// How often the page reloads itself, in seconds.
-    pub refresh_secs: u64,
-}
-
-impl Default for DashboardConfig {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:3000".into(),
-            hours: 24,
-            refresh_secs: 10,
-        }
-    }
 }
 
 /// Flag values that override the file and the environment.
@@ -69,6 +47,16 @@ pub struct ConfigFlags {
 }
 
 impl AppConfig {
+    /// The dashboard's part of the configuration.
+    pub fn dashboard_settings(&self) -> tradewind_dashboard::Settings {
+        tradewind_dashboard::Settings {
+            dashboard: self.dashboard.clone(),
+            clickhouse: self.clickhouse.clone(),
+            sla_domestic: self.core.sla_domestic,
+            sla_international: self.core.sla_international,
+        }
+    }
+
     /// The aggregator's part of the configuration.
     pub fn aggregator_settings(&self) -> tradewind_aggregator::Settings {
         tradewind_aggregator::Settings {

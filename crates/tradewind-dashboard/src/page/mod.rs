@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use tradewind_proto::{Country, DeviceKind, Label, PaymentChannel, PaymentMethod, TransportMode};
 
 use self::charts::{Bar, Chart, Scale};
-use super::data::{Dashboard, Totals};
-use super::selection::{span_label, Selection, Span};
+use crate::data::{Dashboard, Totals};
+use crate::selection::{span_label, Selection, Span};
 
 /// What the page needs besides the data.
 pub struct PageInfo<'a> {

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use tradewind_clickhouse::queries as q;
 use tradewind_core::sketch::Hll;
 
-use super::{bind, distinct, quantiles, Range, Totals};
-use crate::cmd::dashboard::selection::Selection;
+use super::{bind, distinct, quantiles, Range};
+use crate::selection::Selection;
 
 #[derive(Debug, Serialize)]
 pub struct ColdChain {
@@ -73,14 +73,13 @@ struct TrendRow {
     silent_sketch: Vec<u32>,
 }
 
-/// Cold chain per country and kind; adds the reading counts and the
-/// distinct silent devices of the whole range.
+/// Cold chain per country and kind, and the distinct silent devices of
+/// the whole range.
 pub async fn cold_chain(
     ch: &clickhouse::Client,
     sel: &Selection,
     r: Range,
-    totals: &mut Totals,
-) -> Result<Vec<ColdChain>> {
+) -> Result<(Vec<ColdChain>, u64)> {
     let rows: Vec<ColdChainRow> = bind(ch, q::DASHBOARD_COLD_CHAIN, sel, r)
         .fetch_all()
         .await?;
@@ -91,9 +90,6 @@ pub async fn cold_chain(
     for r in rows {
         let hll = Hll::from_packed(&r.silent_sketch);
         all_silent.merge(&hll);
-        totals.readings += r.readings;
-        totals.excursions += r.excursions;
-        totals.silent += r.silent;
         out.push(ColdChain {
             country: r.country,
             kind: r.kind,
@@ -103,8 +99,7 @@ pub async fn cold_chain(
             silent_devices: hll.estimate().round() as u64,
         });
     }
-    totals.silent_devices = all_silent.estimate().round() as u64;
-    Ok(out)
+    Ok((out, all_silent.estimate().round() as u64))
 }
 
 /// Distinct devices and battery p10 per kind.

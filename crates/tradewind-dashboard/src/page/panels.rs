@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 
 use super::{bar, big, esc, pct, share, PageInfo};
-use crate::cmd::dashboard::data::{
+use crate::data::{
     Buyers, ColdChain, Corridor, DeviceHealth, LedgerTotals, MethodHealth, PaymentSize, Sla,
 };
-use crate::cmd::dashboard::selection::Selection;
+use crate::selection::Selection;
 
 /// Rows shown per table; the JSON has them all.
 const ROWS: usize = 15;

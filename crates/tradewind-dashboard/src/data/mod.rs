@@ -25,7 +25,7 @@ pub use iot::{ColdChain, DeviceHealth, IotTick};
 pub use logistics::{Sla, SlaTick};
 pub use payments::{Buyers, Corridor, MethodHealth, PaymentSize, Tick};
 
-use super::selection::Selection;
+use crate::selection::Selection;
 
 /// The trends' resolution: windows are summed into at most about this
 /// many points, each one of [`NICE_BUCKETS`] long (seconds).
@@ -58,7 +58,7 @@ pub struct Dashboard {
     /// How long each panel's query took, in load order; served as the
     /// `Server-Timing` header, not in the JSON.
     #[serde(skip)]
-    pub timings: Vec<(&'static str, std::time::Duration)>,
+    pub timings: Vec<Timing>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -141,47 +141,94 @@ pub async fn load(ch: &clickhouse::Client, sel: &Selection) -> Result<Dashboard>
     if newest == 0 {
         return Ok(d);
     }
-    let mut lap = Lap::start();
+    // The panels' queries run side by side; each is timed on its own.
     let rates = payments::fx_rates(ch).await?;
-    lap.done("fx_rates", &mut d.timings);
-    d.corridors = payments::corridors(ch, sel, r, &rates, &mut d.totals).await?;
-    lap.done("corridors", &mut d.timings);
-    d.methods = payments::methods(ch, sel, r, &mut d.totals).await?;
-    lap.done("methods", &mut d.timings);
-    d.payment_sizes = payments::sizes(ch, sel, r).await?;
-    lap.done("payment_sizes", &mut d.timings);
-    d.buyers = payments::buyers(ch, sel, r).await?;
-    lap.done("buyers", &mut d.timings);
-    d.timeline = payments::trend(ch, sel, r, &rates).await?;
-    lap.done("payments_trend", &mut d.timings);
-    d.sla = logistics::sla(ch, sel, r, &mut d.totals).await?;
-    lap.done("sla", &mut d.timings);
-    d.sla_trend = logistics::trend(ch, sel, r).await?;
-    lap.done("sla_trend", &mut d.timings);
-    d.cold_chain = iot::cold_chain(ch, sel, r, &mut d.totals).await?;
-    lap.done("cold_chain", &mut d.timings);
-    d.devices = iot::devices(ch, sel, r).await?;
-    lap.done("devices", &mut d.timings);
-    d.iot_trend = iot::trend(ch, sel, r).await?;
-    lap.done("iot_trend", &mut d.timings);
-    d.ledger = ch.query(q::DASHBOARD_LEDGER).fetch_all().await?;
-    lap.done("ledger", &mut d.timings);
+    let (
+        corridors,
+        methods,
+        sizes,
+        buyers,
+        timeline,
+        sla,
+        sla_trend,
+        cold,
+        devices,
+        iot_trend,
+        ledger,
+    ) = tokio::try_join!(
+        timed("corridors", payments::corridors(ch, sel, r, &rates)),
+        timed("methods", payments::methods(ch, sel, r)),
+        timed("payment_sizes", payments::sizes(ch, sel, r)),
+        timed("buyers", payments::buyers(ch, sel, r)),
+        timed("payments_trend", payments::trend(ch, sel, r, &rates)),
+        timed("sla", logistics::sla(ch, sel, r)),
+        timed("sla_trend", logistics::trend(ch, sel, r)),
+        timed("cold_chain", iot::cold_chain(ch, sel, r)),
+        timed("devices", iot::devices(ch, sel, r)),
+        timed("iot_trend", iot::trend(ch, sel, r)),
+        timed("ledger", async {
+            ch.query(q::DASHBOARD_LEDGER)
+                .fetch_all::<LedgerTotals>()
+                .await
+        }),
+    )?;
+    let ((cold_chain, silent_devices), cold_timing) = cold;
+    let t = &mut d.totals;
+    t.volume_usd = corridors.0.iter().map(|c| c.volume_usd).sum();
+    for m in &methods.0 {
+        t.payments += m.payments;
+        t.captured += m.captured;
+        t.failed += m.failed;
+        t.refunded += m.refunded;
+    }
+    for s in &sla.0 {
+        t.delivered += s.delivered;
+        t.on_time += s.on_time;
+        t.breaches += s.breaches;
+    }
+    for c in &cold_chain {
+        t.readings += c.readings;
+        t.excursions += c.excursions;
+        t.silent += c.silent;
+    }
+    t.silent_devices = silent_devices;
+    d.timings = vec![
+        corridors.1,
+        methods.1,
+        sizes.1,
+        buyers.1,
+        timeline.1,
+        sla.1,
+        sla_trend.1,
+        cold_timing,
+        devices.1,
+        iot_trend.1,
+        ledger.1,
+    ];
+    d.corridors = corridors.0;
+    d.methods = methods.0;
+    d.payment_sizes = sizes.0;
+    d.buyers = buyers.0;
+    d.timeline = timeline.0;
+    d.sla = sla.0;
+    d.sla_trend = sla_trend.0;
+    d.cold_chain = cold_chain;
+    d.devices = devices.0;
+    d.iot_trend = iot_trend.0;
+    d.ledger = ledger.0;
     Ok(d)
 }
 
-/// Times one panel after another.
-struct Lap(std::time::Instant);
+type Timing = (&'static str, std::time::Duration);
 
-impl Lap {
-    fn start() -> Self {
-        Self(std::time::Instant::now())
-    }
-
-    fn done(&mut self, panel: &'static str, out: &mut Vec<(&'static str, std::time::Duration)>) {
-        let now = std::time::Instant::now();
-        out.push((panel, now - self.0));
-        self.0 = now;
-    }
+/// Runs one panel's query and says how long it took.
+async fn timed<T>(
+    panel: &'static str,
+    query: impl std::future::Future<Output = Result<T>>,
+) -> Result<(T, Timing)> {
+    let started = std::time::Instant::now();
+    let out = query.await?;
+    Ok((out, (panel, started.elapsed())))
 }
 
 impl Dashboard {

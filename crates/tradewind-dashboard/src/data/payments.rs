@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use tradewind_clickhouse::queries as q;
 use tradewind_proto::{Currency, Label};
 
-use super::{bind, distinct, quantiles, Range, Totals};
-use crate::cmd::dashboard::selection::Selection;
+use super::{bind, distinct, quantiles, Range};
+use crate::selection::Selection;
 
 #[derive(Debug, Serialize)]
 pub struct Corridor {
@@ -136,19 +136,17 @@ pub async fn fx_rates(ch: &clickhouse::Client) -> Result<BTreeMap<String, i64>> 
         .collect())
 }
 
-/// Corridor volumes in USD, largest first; adds the total volume.
+/// Corridor volumes in USD, largest first.
 pub async fn corridors(
     ch: &clickhouse::Client,
     sel: &Selection,
     r: Range,
     rates: &BTreeMap<String, i64>,
-    totals: &mut Totals,
 ) -> Result<Vec<Corridor>> {
     let money: Vec<CorridorMoney> = bind(ch, q::DASHBOARD_CORRIDORS, sel, r).fetch_all().await?;
     let mut corridors: BTreeMap<(String, String), Corridor> = BTreeMap::new();
     for m in money {
         let v = usd(m.amount_minor, &m.currency, rates);
-        totals.volume_usd += v;
         let c = corridors
             .entry((m.payer.clone(), m.payee.clone()))
             .or_insert_with(|| Corridor {
@@ -167,21 +165,13 @@ pub async fn corridors(
     Ok(out)
 }
 
-/// Payment health by method; adds the payment counts.
+/// Payment health by method.
 pub async fn methods(
     ch: &clickhouse::Client,
     sel: &Selection,
     r: Range,
-    totals: &mut Totals,
 ) -> Result<Vec<MethodHealth>> {
-    let methods: Vec<MethodHealth> = bind(ch, q::DASHBOARD_METHODS, sel, r).fetch_all().await?;
-    for m in &methods {
-        totals.payments += m.payments;
-        totals.captured += m.captured;
-        totals.failed += m.failed;
-        totals.refunded += m.refunded;
-    }
-    Ok(methods)
+    bind(ch, q::DASHBOARD_METHODS, sel, r).fetch_all().await
 }
 
 /// Payment sizes per corridor and currency, busiest first.

@@ -7,8 +7,8 @@ use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 use tradewind_clickhouse::queries as q;
 
-use super::{bind, quantiles, Range, Totals};
-use crate::cmd::dashboard::selection::Selection;
+use super::{bind, quantiles, Range};
+use crate::selection::Selection;
 
 #[derive(Debug, Serialize)]
 pub struct Sla {
@@ -49,20 +49,12 @@ struct SlaRow {
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
 
-/// Delivery SLA per lane and mode, busiest first; adds the delivery counts.
-pub async fn sla(
-    ch: &clickhouse::Client,
-    sel: &Selection,
-    r: Range,
-    totals: &mut Totals,
-) -> Result<Vec<Sla>> {
+/// Delivery SLA per lane and mode, busiest first.
+pub async fn sla(ch: &clickhouse::Client, sel: &Selection, r: Range) -> Result<Vec<Sla>> {
     let rows: Vec<SlaRow> = bind(ch, q::DASHBOARD_SLA, sel, r).fetch_all().await?;
     Ok(rows
         .into_iter()
         .map(|s| {
-            totals.delivered += s.delivered;
-            totals.on_time += s.on_time;
-            totals.breaches += s.breaches;
             let [p50, p95] = quantiles(&s.keys, &s.counts, [0.5, 0.95]);
             Sla {
                 origin: s.origin,
