@@ -125,12 +125,6 @@ async fn the_dashboard_follows_range_and_filter_in_a_real_browser() {
             .or_default() += r.count;
     }
     let ((payer, payee), _) = by_corridor.iter().max_by_key(|(_, n)| **n).unwrap();
-    let newest_ms = truth
-        .payments
-        .iter()
-        .map(|r| r.window_start_ms)
-        .max()
-        .unwrap();
     let all: u64 = by_corridor.values().sum();
 
     let c = ClientBuilder::native()
@@ -182,7 +176,12 @@ async fn the_dashboard_follows_range_and_filter_in_a_real_browser() {
         url.as_str().contains("range=1h") && url.as_str().contains(&corridor),
         "{url}"
     );
-    // The range ends just after the newest window and spans an hour.
+    // The range ends just after the newest window of any table and spans
+    // an hour.
+    let (status, body) = http_get(port, "/api/dashboard.json?range=all");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let all_json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let newest_ms = all_json["newest"].as_i64().unwrap() * 1000;
     let from_ms = newest_ms + 1000 - 3_600_000;
     let want = truth_payments(&truth, payer, payee, from_ms);
     assert_eq!(page_payments(&c).await, want, "{corridor}, last hour");

@@ -1,3 +1,13 @@
--- The oldest and newest payment window (Unix seconds); 0, 0 when empty.
-SELECT toUInt32(min(window_start)) AS oldest, toUInt32(max(window_start)) AS newest
-FROM trade_corridors
+-- The oldest and newest window start of any metric table (Unix seconds);
+-- 0, 0 when they are all empty. An empty table's min and max read 0 and
+-- are left out.
+SELECT toUInt32(min(lo)) AS oldest, toUInt32(max(hi)) AS newest
+FROM
+(
+    SELECT min(window_start) AS lo, max(window_start) AS hi FROM trade_corridors
+    UNION ALL
+    SELECT min(window_start) AS lo, max(window_start) AS hi FROM logistics_sla
+    UNION ALL
+    SELECT min(window_start) AS lo, max(window_start) AS hi FROM iot_health
+)
+WHERE toUInt32(hi) > 0
