@@ -236,6 +236,34 @@ fn dashboard_matches_the_truth(world: &World, truth: &Truth) {
         assert!(page.contains(panel), "{panel} missing");
     }
     crate::sketches::assert_sketches_match(&d, truth);
+    grafana_sql_runs(world);
     dash.kill().unwrap();
     dash.wait().unwrap();
+}
+
+/// Every Grafana panel and variable query runs on the test's server over
+/// the test's data, as the plugin would send it
+/// (`deploy/compose/grafana/check_sql.py`); the current engine runs them
+/// in `deploy/check/modern_clickhouse.py`.
+fn grafana_sql_runs(world: &World) {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/compose/grafana/check_sql.py"
+    );
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&world.db)
+        .env("CH_URL", &world.ch_url)
+        .output()
+        .expect("python3 runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "Grafana SQL on the test's server:\n{text}"
+    );
+    assert!(text.contains("dashboard queries ok"), "{text}");
 }
