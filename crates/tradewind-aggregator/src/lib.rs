@@ -104,19 +104,31 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
     let listener = http::bind(&settings.aggregator.listen).await?;
     let server = tokio::spawn(http::serve(listener, handle, ready.clone()));
 
-    tradewind_kafka::admin::ensure_topics(&settings.kafka, &settings.kafka.all_topics())
-        .await
-        .map_err(Error::Topics)?;
-    let (conn, _) = tradewind_clickhouse::connect_and_migrate(&settings.clickhouse)
-        .await
-        .map_err(Error::ClickHouse)?;
+    // Setup can wait on a broker or a migration lock; a signal meanwhile
+    // stops it at once, with nothing to commit yet.
+    let setup = async {
+        tradewind_kafka::admin::ensure_topics(&settings.kafka, &settings.kafka.all_topics())
+            .await
+            .map_err(Error::Topics)?;
+        let (conn, _) = tradewind_clickhouse::connect_and_migrate(&settings.clickhouse)
+            .await
+            .map_err(Error::ClickHouse)?;
+        let limits = dlq::DlqLimits::discover(
+            &settings.kafka,
+            &settings.kafka.stream_topics(),
+            &settings.kafka.dlq_topic(),
+        )
+        .await;
+        Ok::<_, Error>((conn, limits))
+    };
+    let (conn, limits) = tokio::select! {
+        ready = setup => ready?,
+        () = shutdown.cancelled() => {
+            server.abort();
+            return Ok(());
+        }
+    };
     let writer = Writer::new(conn.client.clone(), settings.aggregator.sink.clone());
-    let limits = dlq::DlqLimits::discover(
-        &settings.kafka,
-        &settings.kafka.stream_topics(),
-        &settings.kafka.dlq_topic(),
-    )
-    .await;
 
     let member = supervise::Shared {
         settings,

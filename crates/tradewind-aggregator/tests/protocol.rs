@@ -492,7 +492,7 @@ fn a_schema_clickhouse_refuses_stops_the_member_and_commits_nothing() {
     rig.feed(&reader, &mut pipeline, 10);
     // A database without the tables: no retry can fix that.
     let empty = ClickHouseConfig {
-        database: format!("{}_empty", rig.clickhouse.database),
+        database: scratch_name("protocol_fatal_empty"),
         ..rig.clickhouse.clone()
     };
     let client = rig.rt.block_on(async {

@@ -84,9 +84,13 @@ struct Shared {
 /// Connects to ClickHouse (applying pending migrations), then serves the
 /// page until `shutdown` is cancelled.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), Error> {
-    let (conn, _) = tradewind_clickhouse::connect_and_migrate(&settings.clickhouse)
-        .await
-        .map_err(Error::ClickHouse)?;
+    // A signal while ClickHouse is being prepared stops at once.
+    let (conn, _) = tokio::select! {
+        ready = tradewind_clickhouse::connect_and_migrate(&settings.clickhouse) => {
+            ready.map_err(Error::ClickHouse)?
+        }
+        () = shutdown.cancelled() => return Ok(()),
+    };
     let dash = settings.dashboard;
     let shared = Arc::new(Shared {
         ch: conn.client.clone(),

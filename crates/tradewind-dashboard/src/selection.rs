@@ -199,7 +199,8 @@ pub fn span_label(secs: u32) -> String {
     }
 }
 
-fn parse_span(r: &str) -> Result<Span, String> {
+/// A `range` value: `90m`, `24h`, `7d`, or `all`.
+pub fn parse_span(r: &str) -> Result<Span, String> {
     if r == "all" || r == "0" {
         return Ok(Span::All);
     }
@@ -240,11 +241,26 @@ fn parse_time(name: &str, v: &str) -> Result<u32, String> {
     let (y, mo, day) = (num(d[0])?, num(d[1])?, num(d[2])?);
     let (h, mi) = (num(t[0])?, num(t[1])?);
     let s = if t.len() == 3 { num(t[2])? } else { 0 };
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 59 {
+    if !(1..=12).contains(&mo)
+        || day < 1
+        || day > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || s > 59
+    {
         return Err(bad());
     }
     let secs = days_from_civil(y, mo, day) * 86_400 + h * 3600 + mi * 60 + s;
     u32::try_from(secs).map_err(|_| bad())
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -338,6 +354,8 @@ mod tests {
         let err = |p: &[(&str, &str)]| Selection::parse(&params(p), 24).unwrap_err();
         assert!(err(&[("range", "soon")]).contains("90m, 24h, 7d"));
         assert!(err(&[("from", "yesterday")]).contains("2026-11-28T06:00:00Z"));
+        assert!(err(&[("from", "2026-02-29")]).contains("UTC time"));
+        assert!(Selection::parse(&params(&[("from", "2028-02-29")]), 24).is_ok());
         assert!(err(&[("corridor", "CN")]).contains("payer-payee"));
         assert!(err(&[("corridor", "CN-XX")]).contains("expected one of"));
         assert!(err(&[("method", "cash")]).contains("mobile_wallet"));

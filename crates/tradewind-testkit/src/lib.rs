@@ -53,8 +53,20 @@ pub fn is_run_of(test: &str, name: &str) -> bool {
     digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
 }
 
-/// Drops earlier runs' databases and topics. Best effort: a server that is
-/// not up fails the test later, with its own message.
+/// Whether the run that made `name` (`tw_<test>_<pid>_<nanos>`) is a
+/// process still alive: a concurrent `cargo test` keeps its data.
+fn alive(name: &str) -> bool {
+    let mut parts = name.rsplit('_');
+    let _nanos = parts.next();
+    parts
+        .next()
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Drops earlier runs' databases and topics, except those of a process
+/// still running. Best effort: a server that is not up fails the test
+/// later, with its own message.
 fn drop_leftovers(test: &str) {
     // On a thread of its own: the caller may be inside a runtime already.
     let test = test.to_string();
@@ -78,7 +90,7 @@ fn drop_leftovers_now(test: &str) {
             .fetch_all::<String>()
             .await
         {
-            for db in dbs.into_iter().filter(|d| is_run_of(test, d)) {
+            for db in dbs.into_iter().filter(|d| is_run_of(test, d) && !alive(d)) {
                 let _ = ch
                     .query(&format!("DROP DATABASE IF EXISTS `{db}`"))
                     .execute()
@@ -100,7 +112,7 @@ fn drop_leftovers_now(test: &str) {
             .map(|t| t.name().to_string())
             .filter(|t| {
                 t.split_once('.')
-                    .is_some_and(|(run, _)| is_run_of(test, run))
+                    .is_some_and(|(run, _)| is_run_of(test, run) && !alive(run))
             })
             .collect();
         if stale.is_empty() {

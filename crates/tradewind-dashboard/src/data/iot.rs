@@ -45,31 +45,46 @@ pub struct IotTick {
     pub silent_devices: u64,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct ColdChainRow {
+// Rows as the queries return them, named by the queries' aliases (see
+// `super::tests`).
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct ColdChainRow {
     country: String,
     kind: String,
+    #[serde(rename = "n")]
     readings: u64,
+    #[serde(rename = "exc")]
     excursions: u64,
+    #[serde(rename = "quiet")]
     silent: u64,
+    #[serde(rename = "quiet_sketch")]
     silent_sketch: Vec<u32>,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct DeviceRow {
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct DeviceRow {
     kind: String,
+    #[serde(rename = "n")]
     readings: u64,
     sketch: Vec<u32>,
+    #[serde(rename = "hist_keys")]
     keys: Vec<i16>,
+    #[serde(rename = "hist_counts")]
     counts: Vec<u64>,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct TrendRow {
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct TrendRow {
+    #[serde(rename = "bucket")]
     start: u32,
+    #[serde(rename = "n")]
     readings: u64,
+    #[serde(rename = "exc")]
     excursions: u64,
+    #[serde(rename = "quiet")]
     silent: u64,
+    #[serde(rename = "quiet_sketch")]
     silent_sketch: Vec<u32>,
 }
 

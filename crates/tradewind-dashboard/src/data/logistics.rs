@@ -25,7 +25,7 @@ pub struct Sla {
 }
 
 /// One point of the SLA trend.
-#[derive(Debug, Row, Deserialize, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct SlaTick {
     /// Unix seconds where the point's bucket starts.
     pub start: u32,
@@ -34,17 +34,38 @@ pub struct SlaTick {
     pub breaches: u64,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct SlaRow {
+// Rows as the queries return them, named by the queries' aliases (see
+// `super::tests`).
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct SlaRow {
     origin: String,
     destination: String,
     mode: String,
+    #[serde(rename = "n")]
     delivered: u64,
+    #[serde(rename = "ok")]
     on_time: u64,
+    #[serde(rename = "br")]
     breaches: u64,
+    #[serde(rename = "transit")]
     transit_ms_sum: i64,
+    #[serde(rename = "hist_keys")]
     keys: Vec<i16>,
+    #[serde(rename = "hist_counts")]
     counts: Vec<u64>,
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct SlaTickRow {
+    #[serde(rename = "bucket")]
+    start: u32,
+    #[serde(rename = "n")]
+    delivered: u64,
+    #[serde(rename = "ok")]
+    on_time: u64,
+    #[serde(rename = "br")]
+    breaches: u64,
 }
 
 const MS_PER_HOUR: f64 = 3_600_000.0;
@@ -73,7 +94,16 @@ pub async fn sla(ch: &clickhouse::Client, sel: &Selection, r: Range) -> Result<V
 
 /// Deliveries, on-time deliveries and breaches per bucket.
 pub async fn trend(ch: &clickhouse::Client, sel: &Selection, r: Range) -> Result<Vec<SlaTick>> {
-    bind(ch, q::DASHBOARD_LOGISTICS_TREND, sel, r)
+    let rows: Vec<SlaTickRow> = bind(ch, q::DASHBOARD_LOGISTICS_TREND, sel, r)
         .fetch_all()
-        .await
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|t| SlaTick {
+            start: t.start,
+            delivered: t.delivered,
+            on_time: t.on_time,
+            breaches: t.breaches,
+        })
+        .collect())
 }

@@ -79,7 +79,7 @@ pub struct Totals {
     pub silent_devices: u64,
 }
 
-#[derive(Debug, Row, Deserialize, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct LedgerTotals {
     pub topic: String,
     pub seen: u64,
@@ -166,11 +166,7 @@ pub async fn load(ch: &clickhouse::Client, sel: &Selection) -> Result<Dashboard>
         timed("cold_chain", iot::cold_chain(ch, sel, r)),
         timed("devices", iot::devices(ch, sel, r)),
         timed("iot_trend", iot::trend(ch, sel, r)),
-        timed("ledger", async {
-            ch.query(q::DASHBOARD_LEDGER)
-                .fetch_all::<LedgerTotals>()
-                .await
-        }),
+        timed("ledger", ledger(ch)),
     )?;
     let ((cold_chain, silent_devices), cold_timing) = cold;
     let t = &mut d.totals;
@@ -221,6 +217,48 @@ pub async fn load(ch: &clickhouse::Client, sel: &Selection) -> Result<Dashboard>
 
 type Timing = (&'static str, std::time::Duration);
 
+/// The ledger row as `dashboard_ledger.sql` returns it, named by its
+/// aliases.
+#[derive(Debug, Row, Serialize, Deserialize)]
+struct LedgerRow {
+    topic: String,
+    #[serde(rename = "n_seen")]
+    seen: u64,
+    #[serde(rename = "n_agg")]
+    aggregated: u64,
+    #[serde(rename = "n_late")]
+    too_late: u64,
+    #[serde(rename = "n_future")]
+    future_timestamp: u64,
+    #[serde(rename = "n_bad")]
+    malformed: u64,
+    #[serde(rename = "n_enum")]
+    unknown_enum: u64,
+    #[serde(rename = "n_invalid")]
+    invalid: u64,
+    #[serde(rename = "n_dup")]
+    duplicate: u64,
+}
+
+/// What happened to every record read, per topic, all time.
+async fn ledger(ch: &clickhouse::Client) -> Result<Vec<LedgerTotals>> {
+    let rows: Vec<LedgerRow> = ch.query(q::DASHBOARD_LEDGER).fetch_all().await?;
+    Ok(rows
+        .into_iter()
+        .map(|l| LedgerTotals {
+            topic: l.topic,
+            seen: l.seen,
+            aggregated: l.aggregated,
+            too_late: l.too_late,
+            future_timestamp: l.future_timestamp,
+            malformed: l.malformed,
+            unknown_enum: l.unknown_enum,
+            invalid: l.invalid,
+            duplicate: l.duplicate,
+        })
+        .collect())
+}
+
 /// Runs one panel's query and says how long it took.
 async fn timed<T>(
     panel: &'static str,
@@ -269,6 +307,108 @@ fn distinct(entries: &[u32]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The outer SELECT's column names: each item's alias, or the bare
+    /// column.
+    fn select_columns(sql: &str) -> Vec<String> {
+        let code: String = sql
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let start = code.find("SELECT").expect("a SELECT") + "SELECT".len();
+        let (mut depth, mut items, mut item) = (0i32, Vec::new(), String::new());
+        let rest = &code[start..];
+        for (i, ch) in rest.char_indices() {
+            match ch {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(std::mem::take(&mut item));
+                    continue;
+                }
+                _ => {}
+            }
+            if depth == 0 && rest[i..].starts_with(" FROM ") {
+                break;
+            }
+            item.push(ch);
+        }
+        items.push(item);
+        items
+            .iter()
+            .map(|it| {
+                let it = it.trim();
+                it.rsplit_once(" AS ")
+                    .map_or(it, |(_, alias)| alias)
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// ClickHouse 22 and later match a row's fields to the result's
+    /// columns by name: every row type must be named as its query's
+    /// aliases.
+    #[test]
+    fn row_types_are_named_as_their_queries_columns() {
+        fn names<R: Row>() -> Vec<String> {
+            R::COLUMN_NAMES.iter().map(|s| s.to_string()).collect()
+        }
+        let pairs: Vec<(&str, &str, Vec<String>)> = vec![
+            (
+                "corridors",
+                q::DASHBOARD_CORRIDORS,
+                names::<payments::CorridorMoney>(),
+            ),
+            (
+                "fx_rates",
+                q::DASHBOARD_FX_RATES,
+                names::<payments::Quote>(),
+            ),
+            (
+                "methods",
+                q::DASHBOARD_METHODS,
+                names::<payments::MethodRow>(),
+            ),
+            (
+                "payment_sizes",
+                q::DASHBOARD_PAYMENT_SIZES,
+                names::<payments::SizeRow>(),
+            ),
+            (
+                "buyers",
+                q::DASHBOARD_BUYERS,
+                names::<payments::BuyersRow>(),
+            ),
+            (
+                "payments_trend",
+                q::DASHBOARD_PAYMENTS_TREND,
+                names::<payments::TrendRow>(),
+            ),
+            ("sla", q::DASHBOARD_SLA, names::<logistics::SlaRow>()),
+            (
+                "sla_trend",
+                q::DASHBOARD_LOGISTICS_TREND,
+                names::<logistics::SlaTickRow>(),
+            ),
+            (
+                "cold_chain",
+                q::DASHBOARD_COLD_CHAIN,
+                names::<iot::ColdChainRow>(),
+            ),
+            ("devices", q::DASHBOARD_DEVICES, names::<iot::DeviceRow>()),
+            (
+                "iot_trend",
+                q::DASHBOARD_IOT_TREND,
+                names::<iot::TrendRow>(),
+            ),
+            ("ledger", q::DASHBOARD_LEDGER, names::<LedgerRow>()),
+        ];
+        for (name, sql, fields) in pairs {
+            assert_eq!(select_columns(sql), fields, "{name}");
+        }
+    }
 
     #[test]
     fn trends_have_at_most_about_120_round_points() {

@@ -22,7 +22,7 @@ pub struct Corridor {
     pub volume_usd: f64,
 }
 
-#[derive(Debug, Row, Deserialize, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct MethodHealth {
     pub method: String,
     pub payments: u64,
@@ -63,47 +63,75 @@ pub struct Tick {
     pub volume_usd: f64,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct CorridorMoney {
+// Rows as the queries return them. Each serialised name is the query's
+// column alias (see `super::tests`): ClickHouse 22 and later check them
+// by name, and 18.16 needs aliases that differ from the columns summed.
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct CorridorMoney {
     payer: String,
     payee: String,
     currency: String,
+    #[serde(rename = "n")]
     payments: u64,
+    #[serde(rename = "bad")]
     failed: u64,
+    #[serde(rename = "minor")]
     amount_minor: i64,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct Quote {
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct Quote {
     currency: String,
+    #[serde(rename = "rate")]
     rate_e9: i64,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct SizeRow {
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct MethodRow {
+    method: String,
+    #[serde(rename = "n")]
+    payments: u64,
+    #[serde(rename = "ok")]
+    captured: u64,
+    #[serde(rename = "bad")]
+    failed: u64,
+    #[serde(rename = "back")]
+    refunded: u64,
+}
+
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct SizeRow {
     payer: String,
     payee: String,
     currency: String,
+    #[serde(rename = "n")]
     payments: u64,
+    #[serde(rename = "hist_keys")]
     keys: Vec<i16>,
+    #[serde(rename = "hist_counts")]
     counts: Vec<u64>,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct BuyersRow {
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct BuyersRow {
     payer: String,
     payee: String,
     method: String,
+    #[serde(rename = "n")]
     payments: u64,
     sketch: Vec<u32>,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct TrendRow {
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct TrendRow {
     bucket: u32,
     currency: String,
+    #[serde(rename = "n")]
     payments: u64,
+    #[serde(rename = "bad")]
     failed: u64,
+    #[serde(rename = "minor")]
     amount_minor: i64,
 }
 
@@ -171,7 +199,17 @@ pub async fn methods(
     sel: &Selection,
     r: Range,
 ) -> Result<Vec<MethodHealth>> {
-    bind(ch, q::DASHBOARD_METHODS, sel, r).fetch_all().await
+    let rows: Vec<MethodRow> = bind(ch, q::DASHBOARD_METHODS, sel, r).fetch_all().await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| MethodHealth {
+            method: m.method,
+            payments: m.payments,
+            captured: m.captured,
+            failed: m.failed,
+            refunded: m.refunded,
+        })
+        .collect())
 }
 
 /// Payment sizes per corridor and currency, busiest first.

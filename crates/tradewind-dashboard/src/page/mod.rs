@@ -13,7 +13,7 @@ use tradewind_proto::{Country, DeviceKind, Label, PaymentChannel, PaymentMethod,
 
 use self::charts::{Bar, Chart, Scale};
 use crate::data::{Dashboard, Totals};
-use crate::selection::{span_label, Selection, Span};
+use crate::selection::{parse_span, span_label, Selection, Span};
 
 /// What the page needs besides the data.
 pub struct PageInfo<'a> {
@@ -57,6 +57,16 @@ pub(super) fn utc(secs: u32) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
     let s = humantime::format_rfc3339_seconds(t).to_string();
     s.get(..16).unwrap_or(&s).replace('T', " ")
+}
+
+/// `2026-11-11T08:00:30` for Unix seconds: what the form's time fields
+/// hold, to the second, so a shared range survives a resubmit.
+fn utc_seconds(secs: u32) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64);
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .trim_end_matches('Z')
+        .to_string()
 }
 
 /// A table cell holding a bar `frac` of the column's width, and a label.
@@ -169,12 +179,7 @@ fn form(o: &mut String, d: &Dashboard, info: &PageInfo<'_>) {
         ("30 d", "30d"),
         ("all", "all"),
     ] {
-        let on = sel.from.is_none()
-            && sel.to.is_none()
-            && match sel.span {
-                Span::All => value == "all",
-                Span::Last(s) => span_label(s) == value,
-            };
+        let on = sel.from.is_none() && sel.to.is_none() && parse_span(value) == Ok(sel.span);
         let _ = write!(
             o,
             "<a href=\"/{}\"{}>{label}</a>",
@@ -187,12 +192,12 @@ fn form(o: &mut String, d: &Dashboard, info: &PageInfo<'_>) {
         Span::All => "all".to_string(),
         Span::Last(s) => span_label(s),
     };
-    let time = |t: Option<u32>| t.map(|t| utc(t).replace(' ', "T")).unwrap_or_default();
+    let time = |t: Option<u32>| t.map(utc_seconds).unwrap_or_default();
     let _ = write!(
         o,
         "<label>range<input name=range size=5 value=\"{}\"></label>\
-         <label>from (UTC)<input name=from size=16 placeholder=2026-11-28T00:00 value=\"{}\"></label>\
-         <label>to (UTC)<input name=to size=16 placeholder=2026-11-29T00:00 value=\"{}\"></label>",
+         <label>from (UTC; wins over range)<input name=from size=19 placeholder=2026-11-28T00:00 value=\"{}\"></label>\
+         <label>to (UTC)<input name=to size=19 placeholder=2026-11-29T00:00 value=\"{}\"></label>",
         esc(&range),
         esc(&time(sel.from)),
         esc(&time(sel.to))
