@@ -132,7 +132,9 @@ log "Prometheus scrapes both aggregator replicas (up == 1)"
 
 # --- at least two minutes of real-time simulation, with a member killed -------
 sleep $(( 90 - (SECONDS - up_at) > 0 ? 90 - (SECONDS - up_at) : 0 ))
-victim=$(dc ps -q aggregator | head -n1)
+# awk reads every line: `head` would close the pipe early and fail `dc ps`
+# (set -o pipefail) whenever it writes its second line late.
+victim=$(dc ps -q aggregator | awk 'NR == 1')
 log "docker kill (SIGKILL) of one aggregator replica, then start it again"
 docker kill "$victim" >/dev/null
 sleep 5
