@@ -230,48 +230,20 @@ fn parse_time(name: &str, v: &str) -> Result<u32, String> {
              2026-11-28 or Unix seconds"
         )
     };
+    // humantime checks the calendar; it wants the seconds, so a date
+    // alone or hours and minutes are completed first.
     let v = v.trim_end_matches('Z');
-    let (date, time) = v.split_once(['T', ' ']).unwrap_or((v, "00:00:00"));
-    let d: Vec<&str> = date.split('-').collect();
-    let t: Vec<&str> = time.split(':').collect();
-    if d.len() != 3 || t.len() < 2 || t.len() > 3 {
-        return Err(bad());
-    }
-    let num = |s: &str| s.parse::<i64>().map_err(|_| bad());
-    let (y, mo, day) = (num(d[0])?, num(d[1])?, num(d[2])?);
-    let (h, mi) = (num(t[0])?, num(t[1])?);
-    let s = if t.len() == 3 { num(t[2])? } else { 0 };
-    if !(1..=12).contains(&mo)
-        || day < 1
-        || day > days_in_month(y, mo)
-        || h > 23
-        || mi > 59
-        || s > 59
-    {
-        return Err(bad());
-    }
-    let secs = days_from_civil(y, mo, day) * 86_400 + h * 3600 + mi * 60 + s;
+    let full = match v.split_once(['T', ' ']) {
+        None => format!("{v}T00:00:00"),
+        Some((date, time)) if time.len() == 5 => format!("{date}T{time}:00"),
+        Some(_) => v.to_string(),
+    };
+    let t = humantime::parse_rfc3339_weak(&full).map_err(|_| bad())?;
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| bad())?
+        .as_secs();
     u32::try_from(secs).map_err(|_| bad())
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn label<L: Label>(name: &str, v: &str) -> Result<String, String> {
