@@ -344,155 +344,129 @@ fn trends(o: &mut String, d: &Dashboard) {
     let per = bucket_len(d.bucket_secs);
     let domain = domain(d);
     let _ = write!(o, "<h2>Trends, per {per}</h2><div class=charts>");
-    let chart = |o: &mut String, title: &str, c: Chart<'_>| {
-        let _ = write!(
-            o,
-            "<div><h3 class=sub>{}</h3>{}</div>",
-            esc(title),
-            charts::svg(&c)
-        );
+    // Every chart shares the range's buckets and time axis.
+    let mut chart =
+        |title: &str, unit: &str, scale: Scale, class: &str, note: &str, bars: Vec<Bar>| {
+            let c = Chart {
+                unit,
+                scale,
+                bars,
+                bucket_secs: d.bucket_secs,
+                domain,
+                class,
+                overlay_note: note,
+            };
+            let _ = write!(
+                o,
+                "<div><h3 class=sub>{}</h3>{}</div>",
+                esc(title),
+                charts::svg(&c)
+            );
+        };
+    let bar = |start: u32, value: f64, hover: String| Bar {
+        start,
+        value,
+        overlay: 0.0,
+        hover,
     };
     chart(
-        o,
         "payments",
-        Chart {
-            unit: "payments",
-            scale: Scale::Count,
-            bucket_secs: d.bucket_secs,
-            domain,
-            class: "ok",
-            overlay_note: "red: failed",
-            bars: d
-                .timeline
-                .iter()
-                .map(|t| Bar {
-                    start: t.start,
-                    value: t.payments as f64,
-                    overlay: t.failed as f64,
-                    hover: format!("{} payments, {} failed", t.payments, t.failed),
-                })
-                .collect(),
-        },
+        "payments",
+        Scale::Count,
+        "ok",
+        "red: failed",
+        d.timeline
+            .iter()
+            .map(|t| Bar {
+                overlay: t.failed as f64,
+                ..bar(
+                    t.start,
+                    t.payments as f64,
+                    format!("{} payments, {} failed", t.payments, t.failed),
+                )
+            })
+            .collect(),
     );
     chart(
-        o,
         "corridor volume (USD)",
-        Chart {
-            unit: "USD",
-            scale: Scale::Usd,
-            bucket_secs: d.bucket_secs,
-            domain,
-            class: "ok",
-            overlay_note: "",
-            bars: d
-                .timeline
-                .iter()
-                .map(|t| Bar {
-                    start: t.start,
-                    value: t.volume_usd,
-                    overlay: 0.0,
-                    hover: format!("${:.0}", t.volume_usd),
-                })
-                .collect(),
-        },
+        "USD",
+        Scale::Usd,
+        "ok",
+        "",
+        d.timeline
+            .iter()
+            .map(|t| bar(t.start, t.volume_usd, format!("${:.0}", t.volume_usd)))
+            .collect(),
     );
     chart(
-        o,
         "deliveries on time (share)",
-        Chart {
-            unit: "on-time share",
-            scale: Scale::Share,
-            bucket_secs: d.bucket_secs,
-            domain,
-            class: "good",
-            overlay_note: "",
-            bars: d
-                .sla_trend
-                .iter()
-                .filter(|t| t.delivered > 0)
-                .map(|t| Bar {
-                    start: t.start,
-                    value: share(t.on_time, t.delivered),
-                    overlay: 0.0,
-                    hover: format!(
-                        "{} on time of {} delivered ({}), {} SLA breaches",
-                        t.on_time,
-                        t.delivered,
-                        pct(share(t.on_time, t.delivered)),
-                        t.breaches
-                    ),
-                })
-                .collect(),
-        },
+        "on-time share",
+        Scale::Share,
+        "good",
+        "",
+        d.sla_trend
+            .iter()
+            .filter(|t| t.delivered > 0)
+            .map(|t| {
+                let on_time = share(t.on_time, t.delivered);
+                let hover = format!(
+                    "{} on time of {} delivered ({}), {} SLA breaches",
+                    t.on_time,
+                    t.delivered,
+                    pct(on_time),
+                    t.breaches
+                );
+                bar(t.start, on_time, hover)
+            })
+            .collect(),
     );
     chart(
-        o,
         "SLA breaches",
-        Chart {
-            unit: "breaches",
-            scale: Scale::Count,
-            bucket_secs: d.bucket_secs,
-            domain,
-            class: "bad",
-            overlay_note: "",
-            bars: d
-                .sla_trend
-                .iter()
-                .map(|t| Bar {
-                    start: t.start,
-                    value: t.breaches as f64,
-                    overlay: 0.0,
-                    hover: format!("{} SLA breaches", t.breaches),
-                })
-                .collect(),
-        },
+        "breaches",
+        Scale::Count,
+        "bad",
+        "",
+        d.sla_trend
+            .iter()
+            .map(|t| {
+                bar(
+                    t.start,
+                    t.breaches as f64,
+                    format!("{} SLA breaches", t.breaches),
+                )
+            })
+            .collect(),
     );
     chart(
-        o,
         "cold-chain excursions",
-        Chart {
-            unit: "excursions",
-            scale: Scale::Count,
-            bucket_secs: d.bucket_secs,
-            domain,
-            class: "warn",
-            overlay_note: "",
-            bars: d
-                .iot_trend
-                .iter()
-                .map(|t| Bar {
-                    start: t.start,
-                    value: t.excursions as f64,
-                    overlay: 0.0,
-                    hover: format!("{} excursions in {} readings", t.excursions, t.readings),
-                })
-                .collect(),
-        },
+        "excursions",
+        Scale::Count,
+        "warn",
+        "",
+        d.iot_trend
+            .iter()
+            .map(|t| {
+                let hover = format!("{} excursions in {} readings", t.excursions, t.readings);
+                bar(t.start, t.excursions as f64, hover)
+            })
+            .collect(),
     );
     chart(
-        o,
         "silent devices",
-        Chart {
-            unit: "silent devices",
-            scale: Scale::Count,
-            bucket_secs: d.bucket_secs,
-            domain,
-            class: "warn",
-            overlay_note: "",
-            bars: d
-                .iot_trend
-                .iter()
-                .map(|t| Bar {
-                    start: t.start,
-                    value: t.silent_devices as f64,
-                    overlay: 0.0,
-                    hover: format!(
-                        "{} distinct devices went quiet ({} silences)",
-                        t.silent_devices, t.silent
-                    ),
-                })
-                .collect(),
-        },
+        "silent devices",
+        Scale::Count,
+        "warn",
+        "",
+        d.iot_trend
+            .iter()
+            .map(|t| {
+                let hover = format!(
+                    "{} distinct devices went quiet ({} silences)",
+                    t.silent_devices, t.silent
+                );
+                bar(t.start, t.silent_devices as f64, hover)
+            })
+            .collect(),
     );
     o.push_str("</div>");
 }
