@@ -31,6 +31,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use tradewind_proto as pb;
+
+use crate::timers::{held_from_state, held_to_state};
+
 /// The identities are already hashes: use them as they are.
 #[derive(Default)]
 struct IdHasher(u64);
@@ -154,5 +158,51 @@ impl Dedup {
             .map(|s| (s.offset, s.frontier_before));
         let held = self.held.iter().map(|h| (h.0, h.1)).min();
         remembered.into_iter().chain(held).min()
+    }
+}
+
+/// Snapshot form ([`crate::snapshot`]): the remembered identities and held
+/// anchors; both queues are rebuilt from the identities (their stale
+/// entries are skipped when they come up, so leaving them out changes
+/// nothing).
+impl Dedup {
+    pub(crate) fn to_state(&self) -> pb::DedupState {
+        let mut ids: Vec<pb::SeenId> = self
+            .ids
+            .iter()
+            .map(|(id, s)| pb::SeenId {
+                id: *id,
+                offset: s.offset,
+                frontier_before: s.frontier_before,
+                time: s.time,
+                last_repeat: s.last_repeat,
+            })
+            .collect();
+        ids.sort_unstable_by_key(|s| (s.offset, s.id));
+        pb::DedupState {
+            ids,
+            held: self.held.iter().map(|h| held_to_state(*h)).collect(),
+        }
+    }
+
+    pub(crate) fn from_state(horizon: i64, s: &pb::DedupState) -> Self {
+        let mut d = Self::new(horizon);
+        let mut ids = s.ids.clone();
+        ids.sort_unstable_by_key(|s| (s.offset, s.id));
+        for s in ids {
+            d.by_time.push(Reverse((s.time, s.id)));
+            d.by_offset.push_back((s.offset, s.id));
+            d.ids.insert(
+                s.id,
+                Seen {
+                    offset: s.offset,
+                    frontier_before: s.frontier_before,
+                    time: s.time,
+                    last_repeat: s.last_repeat,
+                },
+            );
+        }
+        d.held = s.held.iter().map(held_from_state).collect();
+        d
     }
 }

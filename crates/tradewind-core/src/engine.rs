@@ -57,39 +57,39 @@ use crate::Result;
 
 pub(crate) const NO_TIME: i64 = i64::MIN;
 
-struct WindowState<A> {
-    agg: A,
-    version: i64,
-    first_offset: i64,
-    frontier_before: i64,
-    closed: bool,
-    dirty: bool,
+pub(crate) struct WindowState<A> {
+    pub(crate) agg: A,
+    pub(crate) version: i64,
+    pub(crate) first_offset: i64,
+    pub(crate) frontier_before: i64,
+    pub(crate) closed: bool,
+    pub(crate) dirty: bool,
 }
 
 /// A fixed hasher, so iteration (and so emission) order is the same in
 /// every run for the same input.
-type Keyed<K, A> = HashMap<K, WindowState<A>, BuildHasherDefault<DefaultHasher>>;
+pub(crate) type Keyed<K, A> = HashMap<K, WindowState<A>, BuildHasherDefault<DefaultHasher>>;
 
-struct Partition<F: Family> {
-    frontier: i64,
+pub(crate) struct Partition<F: Family> {
+    pub(crate) frontier: i64,
     /// Windows by start, then by key.
-    windows: BTreeMap<i64, Keyed<F::Key, F::Agg>>,
-    timers: Timers<F::Timer>,
+    pub(crate) windows: BTreeMap<i64, Keyed<F::Key, F::Agg>>,
+    pub(crate) timers: Timers<F::Timer>,
     /// Watermark up to which windows have been closed.
-    closed_wm: i64,
-    ledger: OpenLedger,
-    dedup: Dedup,
+    pub(crate) closed_wm: i64,
+    pub(crate) ledger: OpenLedger,
+    pub(crate) dedup: Dedup,
     /// Replay bounds after a restore: the restored checkpoint's highest
     /// processed offset and frontier. Both carry into later checkpoints, so
     /// a crash during a replay does not forget what the first life did.
-    highest_processed: i64,
-    final_frontier: i64,
-    final_watermark: i64,
-    last_offset: i64,
+    pub(crate) highest_processed: i64,
+    pub(crate) final_frontier: i64,
+    pub(crate) final_watermark: i64,
+    pub(crate) last_offset: i64,
 }
 
 impl<F: Family> Partition<F> {
-    fn new(partition: i32, t: Timing) -> Self {
+    pub(crate) fn new(partition: i32, t: Timing) -> Self {
         Self {
             frontier: NO_TIME,
             windows: BTreeMap::new(),
@@ -122,9 +122,9 @@ struct At {
 }
 
 pub struct Engine<F: Family> {
-    t: Timing,
+    pub(crate) t: Timing,
     family: F,
-    parts: HashMap<i32, Partition<F>>,
+    pub(crate) parts: HashMap<i32, Partition<F>>,
     out: Output<F::Key, F::Agg>,
 }
 

@@ -14,6 +14,7 @@ use crate::engine::NO_TIME;
 /// replay books them identically.
 pub const BEFORE_FIRST_EVENT: i64 = 0;
 use crate::output::{LedgerRow, Reason};
+use tradewind_proto as pb;
 
 /// What became of one record, for its ledger row.
 #[derive(Debug, Clone, Copy)]
@@ -126,5 +127,61 @@ impl OpenLedger {
         self.open
             .as_ref()
             .map(|o| (o.row.first_offset, o.frontier_before))
+    }
+}
+
+/// Snapshot form ([`crate::snapshot`]).
+impl OpenLedger {
+    pub(crate) fn to_state(&self) -> pb::OpenLedgerState {
+        let mut s = pb::OpenLedgerState {
+            skip_below: self.skip_below,
+            ..Default::default()
+        };
+        if let Some(o) = &self.open {
+            let r = &o.row;
+            s.open = true;
+            s.window_start = r.window_start;
+            s.seen = r.seen;
+            s.aggregated = r.aggregated;
+            s.corrected_late = r.corrected_late;
+            s.too_late = r.too_late;
+            s.future_timestamp = r.future_timestamp;
+            s.malformed = r.malformed;
+            s.unknown_enum = r.unknown_enum;
+            s.invalid = r.invalid;
+            s.duplicate = r.duplicate;
+            s.first_offset = r.first_offset;
+            s.last_offset = r.last_offset;
+            s.frontier_before = o.frontier_before;
+            s.dirty = o.dirty;
+        }
+        s
+    }
+
+    pub(crate) fn from_state(partition: i32, s: &pb::OpenLedgerState) -> Self {
+        let open = s.open.then(|| Open {
+            row: LedgerRow {
+                partition,
+                window_start: s.window_start,
+                seen: s.seen,
+                aggregated: s.aggregated,
+                corrected_late: s.corrected_late,
+                too_late: s.too_late,
+                future_timestamp: s.future_timestamp,
+                malformed: s.malformed,
+                unknown_enum: s.unknown_enum,
+                invalid: s.invalid,
+                duplicate: s.duplicate,
+                first_offset: s.first_offset,
+                last_offset: s.last_offset,
+            },
+            frontier_before: s.frontier_before,
+            dirty: s.dirty,
+        });
+        Self {
+            partition,
+            open,
+            skip_below: s.skip_below,
+        }
     }
 }

@@ -9,7 +9,9 @@
 //! - [`timers`]: keyed entity state with event-time timers;
 //! - [`ledger`]: the per-partition reconciliation ledger;
 //! - [`sketch`]: mergeable quantile and distinct-count sketches;
-//! - [`output`]: rows, rejections and checkpoints.
+//! - [`output`]: rows, rejections and checkpoints;
+//! - [`snapshot`]: a partition's whole state as a prost message, to
+//!   restart from instead of replaying history.
 
 pub mod config;
 pub mod dedup;
@@ -19,12 +21,14 @@ mod ledger;
 pub use ledger::BEFORE_FIRST_EVENT;
 pub mod output;
 pub mod sketch;
+pub mod snapshot;
 pub mod timers;
 
 pub use config::CoreConfig;
 pub use engine::Engine;
 pub use family::{Family, FxQuotes, IotHealth, LogisticsSla, PaymentCorridors};
 pub use output::{Checkpoint, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
+pub use snapshot::{PartitionState, Persist, SnapshotError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

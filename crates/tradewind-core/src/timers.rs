@@ -30,6 +30,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 
 use crate::config::Timing;
+use tradewind_proto as pb;
 
 /// How an accepted event changes its entity's timer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,4 +201,70 @@ impl<T: Clone> Timers<T> {
             })
             .min_by_key(|a| a.0)
     }
+}
+
+/// Snapshot form ([`crate::snapshot`]): the entities carry everything; the
+/// deadline and expiry queues are rebuilt from them (their stale entries
+/// are skipped when they come up, so leaving them out changes nothing).
+impl<T: Clone> Timers<T> {
+    pub(crate) fn to_state(&self, encode: impl Fn(&T) -> pb::TimerPayload) -> Vec<pb::TimerEntity> {
+        let mut out: Vec<pb::TimerEntity> = self
+            .entities
+            .iter()
+            .map(|(id, e)| pb::TimerEntity {
+                id: *id,
+                deadline: e.deadline,
+                timer: e.timer.as_ref().map(&encode),
+                fired: e.fired,
+                expires: e.expires,
+                anchor: e.anchor,
+                frontier_before: e.frontier_before,
+                since_anchor: e.since_anchor,
+                held: e.held.iter().map(|h| held_to_state(*h)).collect(),
+            })
+            .collect();
+        out.sort_unstable_by_key(|e| e.id);
+        out
+    }
+
+    pub(crate) fn from_state<E>(
+        t: Timing,
+        entities: Vec<pb::TimerEntity>,
+        decode: impl Fn(pb::TimerPayload) -> Result<T, E>,
+    ) -> Result<Self, E> {
+        let mut timers = Self::new(t);
+        for s in entities {
+            let timer = s.timer.map(&decode).transpose()?;
+            if !s.fired {
+                timers.deadlines.insert((s.deadline, s.id));
+            }
+            timers.expiries.insert((s.expires, s.id));
+            timers.entities.insert(
+                s.id,
+                Entity {
+                    deadline: s.deadline,
+                    timer,
+                    fired: s.fired,
+                    expires: s.expires,
+                    anchor: s.anchor,
+                    frontier_before: s.frontier_before,
+                    since_anchor: s.since_anchor,
+                    held: s.held.iter().map(held_from_state).collect(),
+                },
+            );
+        }
+        Ok(timers)
+    }
+}
+
+pub(crate) fn held_to_state(h: (i64, i64, i64)) -> pb::HeldAnchor {
+    pb::HeldAnchor {
+        offset: h.0,
+        frontier_before: h.1,
+        until: h.2,
+    }
+}
+
+pub(crate) fn held_from_state(h: &pb::HeldAnchor) -> (i64, i64, i64) {
+    (h.offset, h.frontier_before, h.until)
 }

@@ -1,16 +1,19 @@
 //! Property tests of the engine against a naive reference written here:
 //! random disordered streams over two partitions, with late, too-late and
 //! future events, random flush points, hopping and tumbling windows, and a
-//! crash at a random point followed by restore and replay.
+//! crash at a random point followed by restore and replay, from the
+//! committed checkpoint alone or from a state snapshot taken at a random
+//! point (crashes during the restore's replay included).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
+use prost::Message as _;
 use tradewind_core::family::{Family, TimerOp};
 use tradewind_core::{
-    Checkpoint, CoreConfig, Engine, IotHealth, LedgerRow, LogisticsSla, Output, PaymentCorridors,
-    Reason, SourceMeta,
+    Checkpoint, CoreConfig, Engine, IotHealth, LedgerRow, LogisticsSla, Output, PartitionState,
+    PaymentCorridors, Persist, Reason, SourceMeta,
 };
 use tradewind_proto::{DeviceKind, IotReading, LogisticsEvent, Milestone, Payment};
 
@@ -387,6 +390,72 @@ fn crash_and_replay<F: Family>(
     fin
 }
 
+/// As [`crash_and_replay`], but each life also takes a snapshot of every
+/// partition at its own random point (after a flush, with the checkpoint
+/// committed beside it, as the aggregator does), and a life restores from
+/// the newest snapshot whenever it starts later than the checkpoint's
+/// restart offset. The snapshot goes through its prost encoding.
+fn crash_and_replay_with_snapshots<F: Family + Persist>(
+    cfg: &CoreConfig,
+    make: impl Fn() -> F,
+    events: &[In<F::Event>],
+    cuts: &[(usize, usize)],
+) -> Final<F> {
+    let mut fin = Final::default();
+    let mut checkpoints: BTreeMap<i32, Checkpoint> = BTreeMap::new();
+    let mut snapshots: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
+    let lives = cuts
+        .iter()
+        .map(|(cut, snap)| (Some(*cut), Some(*snap)))
+        .chain([(None, None)]);
+    for (cut, snap_at) in lives {
+        let mut engine = Engine::new(cfg, make()).unwrap();
+        let mut start: BTreeMap<i32, i64> = BTreeMap::new();
+        for (p, cp) in &checkpoints {
+            let cp = Checkpoint::from_metadata(&cp.to_metadata()).unwrap();
+            let snap = snapshots
+                .get(p)
+                .map(|b| PartitionState::decode(b.as_slice()).unwrap())
+                .filter(|s| s.last_offset + 1 > cp.restart_offset);
+            match snap {
+                Some(s) => {
+                    start.insert(*p, s.last_offset + 1);
+                    engine.restore_snapshot(*p, s, Some(&cp)).unwrap();
+                }
+                None => {
+                    start.insert(*p, cp.restart_offset);
+                    engine.restore(*p, &cp);
+                }
+            }
+        }
+        let end = cut.unwrap_or(events.len());
+        for (i, e) in events[..end].iter().enumerate() {
+            if e.offset >= start.get(&e.partition).copied().unwrap_or(0) {
+                engine.process(meta(e), &e.event);
+                fin.absorb(engine.take_output());
+            }
+            if snap_at == Some(i) {
+                engine.flush();
+                fin.absorb(engine.take_output());
+                for p in 0..2 {
+                    if let (Some(c), Some(s)) = (engine.checkpoint(p), engine.snapshot(p)) {
+                        checkpoints.insert(p, c);
+                        snapshots.insert(p, s.encode_to_vec());
+                    }
+                }
+            }
+        }
+        engine.flush();
+        fin.absorb(engine.take_output());
+        for p in 0..2 {
+            if let Some(c) = engine.checkpoint(p) {
+                checkpoints.insert(p, c);
+            }
+        }
+    }
+    fin
+}
+
 fn assert_same<F: Family>(got: &Final<F>, want: &Final<F>) {
     assert_eq!(got.aggs(), want.aggs());
     assert_eq!(got.ledger, want.ledger);
@@ -402,12 +471,13 @@ fn assert_same<F: Family>(got: &Final<F>, want: &Final<F>) {
     assert_eq!(g, w);
 }
 
-fn check_family<F: Family>(
+fn check_family<F: Family + Persist>(
     make: impl Fn() -> F,
     events: &[In<F::Event>],
     slide: i64,
     flushes: &[bool],
     cuts: &[f64],
+    snaps: &[f64],
 ) {
     let whole = run(&config(slide), make(), events, flushes);
     let (rows, ledger, rejections) = reference(&make(), events, slide);
@@ -422,11 +492,26 @@ fn check_family<F: Family>(
         &crash_and_replay(&config(slide), &make, events, &cuts),
         &whole,
     );
+    // One snapshot per life, at a point of its own (past the life's cut:
+    // no snapshot in that life).
+    let snap_cuts: Vec<(usize, usize)> = cuts
+        .iter()
+        .zip(snaps.iter().cycle())
+        .map(|(c, s)| (*c, ((events.len() as f64) * s) as usize))
+        .collect();
+    assert_same(
+        &crash_and_replay_with_snapshots(&config(slide), &make, events, &snap_cuts),
+        &whole,
+    );
     // With identities forgotten as soon as allowed, a crash and replay
     // still repeats every decision of an uninterrupted run.
     let short = forgetful(slide);
     let whole = run(&short, make(), events, flushes);
-    assert_same(&crash_and_replay(&short, make, events, &cuts), &whole);
+    assert_same(&crash_and_replay(&short, &make, events, &cuts), &whole);
+    assert_same(
+        &crash_and_replay_with_snapshots(&short, make, events, &snap_cuts),
+        &whole,
+    );
 }
 
 /// Shipments: a few ids per partition, each with a fixed creation time and
@@ -513,18 +598,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn payments_match_the_reference_and_survive_a_crash(events in payments(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4)) {
-        check_family(|| PaymentCorridors, &events, slide_of(hopping), &flushes, &cuts);
+    fn payments_match_the_reference_and_survive_a_crash(events in payments(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4), snaps in prop::collection::vec(0.0..1.0f64, 3)) {
+        check_family(|| PaymentCorridors, &events, slide_of(hopping), &flushes, &cuts, &snaps);
     }
 
     #[test]
-    fn shipments_match_the_reference_and_survive_a_crash(events in shipments(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4)) {
-        check_family(|| LogisticsSla::new(Duration::from_secs(15), Duration::from_secs(25)), &events, slide_of(hopping), &flushes, &cuts);
+    fn shipments_match_the_reference_and_survive_a_crash(events in shipments(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4), snaps in prop::collection::vec(0.0..1.0f64, 3)) {
+        check_family(|| LogisticsSla::new(Duration::from_secs(15), Duration::from_secs(25)), &events, slide_of(hopping), &flushes, &cuts, &snaps);
     }
 
     #[test]
-    fn devices_match_the_reference_and_survive_a_crash(events in readings(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4)) {
-        check_family(|| IotHealth::new(Duration::from_secs(8), [2.0, 8.0]), &events, slide_of(hopping), &flushes, &cuts);
+    fn devices_match_the_reference_and_survive_a_crash(events in readings(), hopping in any::<bool>(), flushes in flush_points(), cuts in prop::collection::vec(0.0..1.0f64, 1..4), snaps in prop::collection::vec(0.0..1.0f64, 3)) {
+        check_family(|| IotHealth::new(Duration::from_secs(8), [2.0, 8.0]), &events, slide_of(hopping), &flushes, &cuts, &snaps);
     }
 }
 
