@@ -1,9 +1,10 @@
 //! The effectively-once commit: flush the engines, write the batch to
 //! ClickHouse until acknowledged, then in one Kafka transaction produce the
-//! pending DLQ records and commit each partition's restart offset with its
-//! checkpoint as metadata. DLQ records and offsets land together or not at
-//! all, so after any failure the replay re-sends exactly the DLQ records
-//! that never became visible.
+//! pending DLQ records and the state snapshots due ([`crate::state`]), and
+//! commit each partition's restart offset with its checkpoint as metadata.
+//! DLQ records, snapshots and offsets land together or not at all, so
+//! after any failure the replay re-sends exactly the DLQ records that
+//! never became visible, and a committed offset always has its snapshot.
 //!
 //! A commit never blocks on a failing ClickHouse: one write attempt either
 //! succeeds or reports [`Outcome::SinkDown`], and the caller keeps polling
@@ -31,6 +32,7 @@ use crate::health::Health;
 use crate::lag::Committed;
 use crate::pipeline::{PartitionOffset, Pipeline};
 use crate::quiet::ProducerQuiet;
+use crate::state::{StateRecord, StateTopic};
 use crate::telemetry as tm;
 
 /// Deadline of each step of the Kafka transaction. Long enough to ride
@@ -81,6 +83,15 @@ pub struct Dlq {
     pub pipeline: PipelineId,
 }
 
+/// When partitions are snapshotted (see `aggregator.snapshot_*`).
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    pub topic: StateTopic,
+    /// `None`: no snapshots are written.
+    pub every: Option<Duration>,
+    pub max_replay: u64,
+}
+
 /// The I/O half of the protocol: the ClickHouse writer and the
 /// transactional DLQ producer.
 pub struct Committer {
@@ -88,6 +99,8 @@ pub struct Committer {
     rt: tokio::runtime::Handle,
     producer: TxnProducer,
     dlq: Dlq,
+    snapshots: Snapshots,
+    last_snapshot: Instant,
     committed: Arc<Committed>,
     health: Arc<Health>,
     last_commit: Instant,
@@ -101,6 +114,7 @@ impl Committer {
         rt: tokio::runtime::Handle,
         producer: TxnProducer,
         dlq: Dlq,
+        snapshots: Snapshots,
         committed: Arc<Committed>,
         health: Arc<Health>,
     ) -> Self {
@@ -109,6 +123,8 @@ impl Committer {
             rt,
             producer,
             dlq,
+            snapshots,
+            last_snapshot: Instant::now(),
             committed,
             health,
             last_commit: Instant::now(),
@@ -124,14 +140,26 @@ impl Committer {
         now.saturating_duration_since(self.last_commit)
     }
 
+    pub fn state_topic(&self) -> &StateTopic {
+        &self.snapshots.topic
+    }
+
+    pub fn state_topic_mut(&mut self) -> &mut StateTopic {
+        &mut self.snapshots.topic
+    }
+
     /// Runs the protocol once for everything `pipeline` holds. With
     /// `probe`, an empty batch still has to reach ClickHouse (a ping) to
     /// count as acknowledged: that is how a blocked sink learns it is back.
+    /// With `handover` (a rebalance or a stop), every partition whose
+    /// restart a snapshot would shorten is snapshotted, so its next owner
+    /// restores instead of replaying.
     pub fn commit(
         &mut self,
         pipeline: &mut Pipeline,
         group: Option<ConsumerGroupMetadata>,
         probe: bool,
+        handover: bool,
     ) -> Result<Outcome, Fault> {
         let batch = pipeline.flush();
         if !batch.is_empty() || probe {
@@ -166,6 +194,7 @@ impl Committer {
         for ms in pipeline.written(acked_ms) {
             let _ = self.latency.record(ms);
         }
+        let state = self.snapshot(pipeline, handover);
         let tpl = to_list(&pipeline.offsets())
             .map_err(|e| Fault::Recover(format!("building the offsets to commit: {e}")))?;
         let dead = pipeline.take_dead();
@@ -173,7 +202,7 @@ impl Committer {
             let group = group.ok_or_else(|| {
                 Fault::Recover("the consumer has no group metadata (not in the group)".into())
             })?;
-            self.transact(dead, &tpl, &group)?;
+            self.transact(dead, &state, &tpl, &group)?;
             self.committed.record(&tpl);
         }
         metrics::counter!(tm::COMMITS_TOTAL).increment(1);
@@ -181,15 +210,46 @@ impl Committer {
         Ok(Outcome::Committed)
     }
 
-    /// Produces `dead` and commits `offsets` in one Kafka transaction;
-    /// aborts it on any failure.
+    /// The snapshot records due at this commit; notes them in `pipeline`
+    /// so its offsets start after them.
+    fn snapshot(&mut self, pipeline: &mut Pipeline, handover: bool) -> Vec<StateRecord> {
+        let Some(every) = self.snapshots.every else {
+            return Vec::new();
+        };
+        let all = handover || self.last_snapshot.elapsed() >= every;
+        let mut records = Vec::new();
+        for p in pipeline.take_snapshots(all, self.snapshots.max_replay) {
+            let started = Instant::now();
+            let (mut recs, bytes) =
+                self.snapshots
+                    .topic
+                    .records(p.stream, p.partition, &p.state, p.previous_chunks);
+            let chunks = recs.iter().filter(|r| r.payload.is_some()).count() as u32;
+            pipeline.snapshot_taken(p.stream, p.partition, p.state.last_offset, bytes, chunks);
+            records.append(&mut recs);
+            metrics::histogram!(tm::SNAPSHOT_SECONDS).record(started.elapsed().as_secs_f64());
+            let labels = [
+                ("topic", pipeline.topic_of(p.stream).to_string()),
+                ("partition", p.partition.to_string()),
+            ];
+            metrics::counter!(tm::SNAPSHOT_WRITTEN_BYTES_TOTAL, &labels).increment(bytes as u64);
+        }
+        if all {
+            self.last_snapshot = Instant::now();
+        }
+        records
+    }
+
+    /// Produces `dead` and `state` and commits `offsets` in one Kafka
+    /// transaction; aborts it on any failure.
     fn transact(
         &mut self,
         dead: Vec<DeadLetter>,
+        state: &[StateRecord],
         offsets: &TopicPartitionList,
         group: &ConsumerGroupMetadata,
     ) -> Result<(), Fault> {
-        let result = self.try_transact(&dead, offsets, group);
+        let result = self.try_transact(&dead, state, offsets, group);
         if let Err(Fault::Recover(_)) = &result {
             if let Err(e) = self.producer.abort_transaction(Duration::from_secs(5)) {
                 tracing::debug!(error = %e, "aborting the failed transaction");
@@ -201,6 +261,7 @@ impl Committer {
     fn try_transact(
         &self,
         dead: &[DeadLetter],
+        state: &[StateRecord],
         offsets: &TopicPartitionList,
         group: &ConsumerGroupMetadata,
     ) -> Result<(), Fault> {
@@ -217,6 +278,16 @@ impl Committer {
             }
             p.send(rec)
                 .map_err(|(e, _)| Fault::from_kafka("queueing a DLQ record", &e))?;
+        }
+        for r in state {
+            let mut rec = BaseRecord::<str, [u8]>::to(&self.snapshots.topic.topic)
+                .key(&r.key)
+                .partition(r.partition);
+            if let Some(payload) = &r.payload {
+                rec = rec.payload(payload);
+            }
+            p.send(rec)
+                .map_err(|(e, _)| Fault::from_kafka("queueing a state snapshot record", &e))?;
         }
         p.send_offsets_to_transaction(offsets, group, TXN_STEP)
             .map_err(|e| Fault::from_kafka("adding offsets to the Kafka transaction", &e))?;

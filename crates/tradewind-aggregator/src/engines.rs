@@ -5,8 +5,8 @@
 //! per-stream `match` of the aggregator is written here, once.
 
 use tradewind_core::{
-    Checkpoint, CoreConfig, Engine, FxQuotes, IotHealth, LogisticsSla, PaymentCorridors, Reason,
-    SourceMeta,
+    Checkpoint, CoreConfig, Engine, FxQuotes, IotHealth, LogisticsSla, PartitionState,
+    PaymentCorridors, Reason, SnapshotError, SourceMeta,
 };
 use tradewind_proto::Stream;
 use tradewind_sink::Batch;
@@ -79,6 +79,21 @@ impl Engines {
 
     pub fn restore(&mut self, stream: Stream, partition: i32, cp: &Checkpoint) {
         on!(mut self, stream, |e| e.restore(partition, cp))
+    }
+
+    /// `partition`'s whole state (see [`Engine::snapshot`]).
+    pub fn snapshot(&self, stream: Stream, partition: i32) -> Option<PartitionState> {
+        on!(self, stream, |e| e.snapshot(partition))
+    }
+
+    pub fn restore_snapshot(
+        &mut self,
+        stream: Stream,
+        partition: i32,
+        state: PartitionState,
+        cp: Option<&Checkpoint>,
+    ) -> Result<(), SnapshotError> {
+        on!(mut self, stream, |e| e.restore_snapshot(partition, state, cp))
     }
 
     pub fn drop_partition(&mut self, stream: Stream, partition: i32) {

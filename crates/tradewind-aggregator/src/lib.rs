@@ -14,6 +14,7 @@
 //! - [`pipeline`]: the pure state between Kafka and ClickHouse (engines,
 //!   pending rows, dead letters, latency samples), with no I/O;
 //! - [`dlq`]: dead letters and their headers;
+//! - [`state`]: partition snapshots on the compacted state topic;
 //! - [`commit`]: the protocol, flush → write → one Kafka transaction, and
 //!   the [`commit::Committer`] that owns the I/O handles;
 //! - [`lag`], [`health`], [`telemetry`] and [`http`]: what the member
@@ -37,6 +38,7 @@ pub mod pipeline;
 mod quiet;
 pub mod settings;
 pub mod source;
+pub mod state;
 pub mod supervise;
 pub mod telemetry;
 pub mod validate;

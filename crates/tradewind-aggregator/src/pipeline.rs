@@ -6,19 +6,27 @@
 //! that gives their latency.
 //!
 //! Nothing here takes a Kafka or ClickHouse type: [`crate::source`] feeds
-//! [`Record`]s in and reads checkpoints, [`crate::commit`] writes the batch
-//! and commits the [`PartitionOffset`]s that [`Pipeline::offsets`]
-//! computes. So the whole state machine can be driven from a test.
+//! [`Record`]s in and reads checkpoints and snapshots, [`crate::commit`]
+//! writes the batch, the snapshots [`Pipeline::take_snapshots`] picks, and
+//! commits the [`PartitionOffset`]s that [`Pipeline::offsets`] computes. So
+//! the whole state machine can be driven from a test.
+//!
+//! A partition with a snapshot restarts from the record after it when that
+//! is later than its checkpoint's restart offset (the oldest record kept
+//! state depends on); the committed metadata ([`Restart`]) then names the
+//! snapshot.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
 
-use tradewind_core::{Checkpoint, CoreConfig, Reason, SourceMeta};
+use tradewind_core::{Checkpoint, CoreConfig, PartitionState, Reason, SnapshotError, SourceMeta};
 use tradewind_proto::Stream;
 use tradewind_sink::{Batch, SinkConfig};
 
 use crate::decode::decode;
 use crate::dlq::DeadLetter;
 use crate::engines::Engines;
+use crate::state::{Found, Restart};
 use crate::telemetry as tm;
 
 /// One Kafka record, as the pipeline sees it.
@@ -37,8 +45,27 @@ pub struct PartitionOffset {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
-    /// [`Checkpoint::to_metadata`], stored as the offset's metadata.
+    /// [`Restart::to_metadata`], stored as the offset's metadata.
     pub metadata: String,
+}
+
+/// A partition's latest snapshot (committed, or queued for the commit in
+/// progress).
+#[derive(Debug, Clone, Copy)]
+struct Snap {
+    offset: i64,
+    taken: Instant,
+    bytes: usize,
+    chunks: u32,
+}
+
+/// A snapshot [`Pipeline::take_snapshots`] picked for the next commit.
+pub struct Pending {
+    pub stream: Stream,
+    pub partition: i32,
+    pub state: PartitionState,
+    /// Chunks of the partition's previous snapshot, for the tombstones.
+    pub previous_chunks: u32,
 }
 
 pub struct Pipeline {
@@ -50,6 +77,11 @@ pub struct Pipeline {
     consumed: BTreeMap<Stream, u64>,
     /// Partitions that have seen a record since they were assigned.
     active: HashSet<(Stream, i32)>,
+    /// Each partition's latest snapshot.
+    snapshots: HashMap<(Stream, i32), Snap>,
+    /// Partitions whose state cannot be rebuilt: their records are ignored
+    /// and nothing is committed for them.
+    refused: HashSet<(Stream, i32)>,
     batch: Batch,
     dead: Vec<DeadLetter>,
     /// Event and Kafka record times of what was folded since the last
@@ -70,11 +102,17 @@ impl Pipeline {
             restored: HashSet::new(),
             consumed: BTreeMap::new(),
             active: HashSet::new(),
+            snapshots: HashMap::new(),
+            refused: HashSet::new(),
             batch: Batch::default(),
             dead: Vec::new(),
             event_times: Vec::new(),
             record_times: Vec::new(),
         })
+    }
+
+    pub fn topic_of(&self, stream: Stream) -> &str {
+        &self.topics[&stream]
     }
 
     pub fn topic_names(&self) -> Vec<String> {
@@ -101,14 +139,128 @@ impl Pipeline {
         !self.restored.contains(&(stream, partition))
     }
 
-    /// Restores a newly assigned partition from its committed offset's
-    /// metadata (empty when nothing was ever committed).
-    pub fn restore(&mut self, stream: Stream, partition: i32, metadata: &str) {
-        if let Some(cp) = Checkpoint::from_metadata(metadata) {
-            tracing::info!(topic = %self.topics[&stream], partition, restart = cp.restart_offset, highest = cp.highest_processed, "restoring partition");
-            self.engines.restore(stream, partition, &cp);
+    /// Restores a newly assigned partition from its committed checkpoint
+    /// alone (`None` when nothing was ever committed): replay starts at
+    /// the checkpoint's restart offset.
+    pub fn restore(&mut self, stream: Stream, partition: i32, cp: Option<&Checkpoint>) {
+        if let Some(cp) = cp {
+            tracing::info!(topic = %self.topics[&stream], partition, restart = cp.restart_offset, highest = cp.highest_processed, "restoring partition from its checkpoint");
+            self.engines.restore(stream, partition, cp);
         }
         self.restored.insert((stream, partition));
+    }
+
+    /// Restores a newly assigned partition from the snapshot its committed
+    /// metadata names; replay starts after the snapshot's offset.
+    pub fn restore_snapshot(
+        &mut self,
+        stream: Stream,
+        partition: i32,
+        restart: &Restart,
+        found: Found,
+    ) -> Result<(), SnapshotError> {
+        let offset = found.offset;
+        self.engines
+            .restore_snapshot(stream, partition, found.state, Some(&restart.cp))?;
+        let age_ms = (crate::wall_now_ms() - found.taken_ms).max(0) as u64;
+        let taken = Instant::now()
+            .checked_sub(std::time::Duration::from_millis(age_ms))
+            .unwrap_or_else(Instant::now);
+        self.snapshots.insert(
+            (stream, partition),
+            Snap {
+                offset,
+                taken,
+                bytes: found.bytes,
+                chunks: 0,
+            },
+        );
+        tracing::info!(topic = %self.topics[&stream], partition, snapshot = offset, highest = restart.cp.highest_processed, bytes = found.bytes, "restored partition from its snapshot");
+        self.restored.insert((stream, partition));
+        Ok(())
+    }
+
+    /// Marks a partition as one this member will not process.
+    pub fn refuse(&mut self, stream: Stream, partition: i32) {
+        self.refused.insert((stream, partition));
+        self.restored.insert((stream, partition));
+    }
+
+    pub fn is_refused(&self, stream: Stream, partition: i32) -> bool {
+        self.refused.contains(&(stream, partition))
+    }
+
+    /// Refused partitions as (topic, partition).
+    pub fn refused(&self) -> Vec<(&str, i32)> {
+        self.refused
+            .iter()
+            .map(|(s, p)| (self.topics[s].as_str(), *p))
+            .collect()
+    }
+
+    /// Picks the partitions to snapshot at this commit: every active one
+    /// with `all` (the interval passed, or partitions are handed over),
+    /// else those whose restart would replay more than `max_replay`
+    /// records (0: none). A partition is skipped when a snapshot would
+    /// not move its restart offset. Call after [`Pipeline::flush`].
+    pub fn take_snapshots(&mut self, all: bool, max_replay: u64) -> Vec<Pending> {
+        let mut parts: Vec<(Stream, i32)> = self.active.iter().copied().collect();
+        parts.sort_unstable();
+        let mut out = Vec::new();
+        for (stream, partition) in parts {
+            let Some(cp) = self.engines.checkpoint(stream, partition) else {
+                continue;
+            };
+            let prev = self.snapshots.get(&(stream, partition)).copied();
+            let restart = cp
+                .restart_offset
+                .max(prev.map_or(i64::MIN, |s| s.offset + 1));
+            let Some(state) = self.engines.snapshot(stream, partition) else {
+                continue;
+            };
+            let replay = state.last_offset + 1 - restart;
+            if replay <= 0 || !(all || (max_replay > 0 && replay as u64 > max_replay)) {
+                continue;
+            }
+            out.push(Pending {
+                stream,
+                partition,
+                state,
+                previous_chunks: prev.map_or(0, |s| s.chunks),
+            });
+        }
+        out
+    }
+
+    /// Notes a snapshot queued in the commit in progress.
+    pub fn snapshot_taken(
+        &mut self,
+        stream: Stream,
+        partition: i32,
+        offset: i64,
+        bytes: usize,
+        chunks: u32,
+    ) {
+        self.snapshots.insert(
+            (stream, partition),
+            Snap {
+                offset,
+                taken: Instant::now(),
+                bytes,
+                chunks,
+            },
+        );
+    }
+
+    /// (topic, partition, age, bytes) of every partition's latest snapshot.
+    pub fn snapshot_ages(&self, now: Instant) -> Vec<(&str, i32, f64, usize)> {
+        self.snapshots
+            .iter()
+            .map(|((s, p), snap)| {
+                let age = now.saturating_duration_since(snap.taken).as_secs_f64();
+                (self.topics[s].as_str(), *p, age, snap.bytes)
+            })
+            .collect()
     }
 
     /// Folds one record.
@@ -226,11 +378,16 @@ impl Pipeline {
             .iter()
             .filter_map(|(stream, partition)| {
                 let cp = self.engines.checkpoint(*stream, *partition)?;
+                let snapshot = self
+                    .snapshots
+                    .get(&(*stream, *partition))
+                    .map(|s| s.offset)
+                    .filter(|s| s + 1 > cp.restart_offset);
                 Some(PartitionOffset {
                     topic: self.topics[stream].clone(),
                     partition: *partition,
-                    offset: cp.restart_offset,
-                    metadata: cp.to_metadata(),
+                    offset: snapshot.map_or(cp.restart_offset, |s| s + 1),
+                    metadata: Restart { cp, snapshot }.to_metadata(),
                 })
             })
             .collect();
@@ -257,6 +414,8 @@ impl Pipeline {
             };
             self.restored.remove(&(stream, p));
             self.active.remove(&(stream, p));
+            self.snapshots.remove(&(stream, p));
+            self.refused.remove(&(stream, p));
             self.engines.drop_partition(stream, p);
         }
     }
@@ -273,6 +432,8 @@ impl Pipeline {
         let _ = self.flush();
         self.restored.clear();
         self.active.clear();
+        self.snapshots.clear();
+        self.refused.clear();
         self.consumed.clear();
         self.batch = Batch::default();
         self.dead.clear();

@@ -51,6 +51,21 @@ pub struct AggregatorConfig {
     /// (librdkafka's `statistics.interval.ms`); `0s` turns them off.
     #[serde(with = "humantime_serde")]
     pub stats_interval: Duration,
+    /// How often each partition's state is snapshotted to the compacted
+    /// state topic (`<prefix>state`), in the same Kafka transaction as its
+    /// offsets; a restart then replays only what came after the snapshot.
+    /// `0s` turns snapshots off (restarts replay from the oldest record
+    /// kept state depends on). Members also snapshot when they hand
+    /// partitions over (rebalance, stop).
+    #[serde(with = "humantime_serde")]
+    pub snapshot_interval: Duration,
+    /// Snapshot a partition sooner, at its next commit, once a restart
+    /// would replay more than this many of its records; 0 means on the
+    /// interval only.
+    pub snapshot_max_replay: u64,
+    /// Largest state-topic record a snapshot is cut into (bytes of state
+    /// per chunk); keep it under the topic's `max.message.bytes`.
+    pub snapshot_chunk_bytes: usize,
     /// ClickHouse batching and retries.
     pub sink: SinkConfig,
 }
@@ -64,6 +79,9 @@ impl Default for AggregatorConfig {
             listen: "127.0.0.1:9464".into(),
             session_timeout: Duration::from_secs(10),
             stats_interval: Duration::from_secs(5),
+            snapshot_interval: Duration::from_secs(60),
+            snapshot_max_replay: 1_000_000,
+            snapshot_chunk_bytes: 512 * 1024,
             sink: SinkConfig::default(),
         }
     }

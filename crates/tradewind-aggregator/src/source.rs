@@ -15,6 +15,14 @@
 //! assignment already lost to another member) the member forgets every
 //! uncommitted thing instead, exactly as a crash would, and the partitions'
 //! next owner replays them from the committed offsets.
+//!
+//! A newly assigned partition is restored ([`restore`]) before its first
+//! record is folded: from the snapshot its committed metadata names, or
+//! from the checkpoint alone. When the records a restore needs are gone
+//! (below the partition's log start offset) or the snapshot is missing or
+//! damaged, the member refuses the partition: it pauses it, says why and
+//! what an operator can do, and goes on with the others. It never resets
+//! to the earliest or latest offset on its own.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +41,7 @@ use crate::lag::{self, Assigned, Committed};
 use crate::pipeline::{Pipeline, Record};
 use crate::quiet::Quiet;
 use crate::settings::Settings;
+use crate::state::{Restart, StateError};
 use crate::telemetry as tm;
 
 /// The state one consumer session works on.
@@ -46,13 +55,18 @@ impl Member {
         &mut self,
         consumer: &BaseConsumer<C>,
         probe: bool,
+        handover: bool,
     ) -> Result<Outcome, Fault> {
-        self.committer
-            .commit(&mut self.pipeline, consumer.group_metadata(), probe)
+        self.committer.commit(
+            &mut self.pipeline,
+            consumer.group_metadata(),
+            probe,
+            handover,
+        )
     }
 }
 
-fn lock(m: &Mutex<Member>) -> MutexGuard<'_, Member> {
+pub(crate) fn lock(m: &Mutex<Member>) -> MutexGuard<'_, Member> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -125,7 +139,7 @@ impl ConsumerContext for Session {
             tracing::warn!("assignment lost (the group moved on without this member); forgetting uncommitted state");
             false
         } else {
-            match m.commit(consumer, false) {
+            match m.commit(consumer, false, true) {
                 Ok(Outcome::Committed) => true,
                 Ok(Outcome::SinkDown(e)) => {
                     tracing::warn!(error = %e, "ClickHouse is down at a rebalance; forgetting uncommitted state, the next owner replays it");
@@ -210,12 +224,13 @@ pub enum Ended {
     SinkDownAtStop(String),
 }
 
-/// Reads the committed offset's metadata (the checkpoint) of a partition.
-fn committed_metadata(
+/// The committed offset of a partition and its metadata (the restart
+/// point); no offset when nothing was ever committed.
+fn committed_position(
     consumer: &BaseConsumer<Session>,
     topic: &str,
     partition: i32,
-) -> Result<String, Fault> {
+) -> Result<(Option<i64>, String), Fault> {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(topic, partition);
     let committed = consumer
@@ -223,8 +238,125 @@ fn committed_metadata(
         .map_err(|e| Fault::from_kafka("reading committed offsets", &e))?;
     Ok(committed
         .find_partition(topic, partition)
-        .map(|e| e.metadata().to_string())
+        .map(|e| {
+            let offset = match e.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            (offset, e.metadata().to_string())
+        })
         .unwrap_or_default())
+}
+
+/// Restores a newly assigned partition from its snapshot or checkpoint,
+/// or refuses it when its state cannot be rebuilt exactly.
+fn restore(
+    consumer: &BaseConsumer<Session>,
+    m: &mut Member,
+    stream: tradewind_proto::Stream,
+    topic: &str,
+    partition: i32,
+) -> Result<(), Fault> {
+    let started = Instant::now();
+    let (committed, metadata) = committed_position(consumer, topic, partition)?;
+    let restart = Restart::from_metadata(&metadata);
+    if let Some(offset) = committed {
+        let (low, _) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .map_err(|e| Fault::from_kafka("reading the log start offset", &e))?;
+        if offset < low {
+            let why = match restart.and_then(|r| r.snapshot) {
+                Some(s) => format!(
+                    "replay after the snapshot at offset {s} needs offsets {offset}..{low}, but \
+                     the log now starts at {low}: retention deleted them before this partition \
+                     was restored"
+                ),
+                None => format!(
+                    "its state must be rebuilt from offset {offset} (the oldest record its open \
+                     windows, live entities or ledger row depend on), but the log now starts at \
+                     {low}: retention deleted the records in between. With \
+                     aggregator.snapshot_interval on, a restart needs only the records after \
+                     the latest snapshot"
+                ),
+            };
+            refuse(consumer, m, stream, topic, partition, &why);
+            return Ok(());
+        }
+    }
+    let Some(snapshot) = restart.and_then(|r| r.snapshot) else {
+        m.pipeline
+            .restore(stream, partition, restart.as_ref().map(|r| &r.cp));
+        metrics::histogram!(tm::RESTORE_SECONDS, "from" => "checkpoint")
+            .record(started.elapsed().as_secs_f64());
+        return Ok(());
+    };
+    let restart = restart.expect("has a snapshot");
+    let found = match m.committer.state_topic().read(stream, partition) {
+        Ok(found) if found.offset == snapshot => found,
+        Ok(found) => {
+            metrics::counter!(tm::SNAPSHOT_ERRORS_TOTAL, "reason" => "mismatch").increment(1);
+            let why = format!(
+                "the committed offset needs the snapshot at offset {snapshot}, but the latest \
+                 snapshot on {} is at offset {}",
+                m.committer.state_topic().topic,
+                found.offset
+            );
+            refuse(consumer, m, stream, topic, partition, &why);
+            return Ok(());
+        }
+        // The broker may be away for a moment: recover and try again.
+        Err(e @ StateError::Unreadable { .. }) => {
+            metrics::counter!(tm::SNAPSHOT_ERRORS_TOTAL, "reason" => e.label()).increment(1);
+            return Err(Fault::Recover(e.to_string()));
+        }
+        Err(e) => {
+            metrics::counter!(tm::SNAPSHOT_ERRORS_TOTAL, "reason" => e.label()).increment(1);
+            let why = format!("the committed offset needs the snapshot at offset {snapshot}: {e}");
+            refuse(consumer, m, stream, topic, partition, &why);
+            return Ok(());
+        }
+    };
+    if let Err(e) = m
+        .pipeline
+        .restore_snapshot(stream, partition, &restart, found)
+    {
+        metrics::counter!(tm::SNAPSHOT_ERRORS_TOTAL, "reason" => "corrupt").increment(1);
+        let why = format!("its snapshot at offset {snapshot} does not restore: {e}");
+        refuse(consumer, m, stream, topic, partition, &why);
+        return Ok(());
+    }
+    metrics::histogram!(tm::RESTORE_SECONDS, "from" => "snapshot")
+        .record(started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Stops processing a partition whose state cannot be rebuilt, and says
+/// why and what to do.
+fn refuse(
+    consumer: &BaseConsumer<Session>,
+    m: &mut Member,
+    stream: tradewind_proto::Stream,
+    topic: &str,
+    partition: i32,
+    why: &str,
+) {
+    tracing::error!(
+        topic,
+        partition,
+        "refusing {topic}[{partition}]: {why}. Tradewind does not guess a partition's state, so \
+         this member leaves it paused and goes on with the others. To go on: make the records or \
+         the snapshot available again, or accept the loss explicitly: stop the group's members \
+         and reset this partition's offset (kafka-consumer-groups.sh --group <aggregator.group_id> \
+         --reset-offsets --to-earliest --topic {topic}:{partition} --execute); its state then \
+         starts afresh from the oldest record kept"
+    );
+    m.pipeline.refuse(stream, partition);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    if let Err(e) = consumer.pause(&tpl) {
+        tracing::warn!(error = %e, topic, partition, "pausing a refused partition");
+    }
+    metrics::gauge!(tm::PARTITION_REFUSED, "topic" => topic.to_string(), "partition" => partition.to_string()).set(1.0);
 }
 
 fn handle(
@@ -237,8 +369,10 @@ fn handle(
     };
     let partition = msg.partition();
     if m.pipeline.needs_restore(stream, partition) {
-        let meta = committed_metadata(consumer, msg.topic(), partition)?;
-        m.pipeline.restore(stream, partition, &meta);
+        restore(consumer, m, stream, msg.topic(), partition)?;
+    }
+    if m.pipeline.is_refused(stream, partition) {
+        return Ok(());
     }
     m.pipeline.handle(Record {
         stream,
@@ -254,16 +388,50 @@ fn handle(
     Ok(())
 }
 
-fn set_paused(consumer: &BaseConsumer<Session>, paused: bool) -> Result<(), Fault> {
-    let tpl = consumer
+/// Pauses or resumes every assigned partition; refused ones stay paused.
+fn set_paused(
+    consumer: &BaseConsumer<Session>,
+    paused: bool,
+    pipeline: &Pipeline,
+) -> Result<(), Fault> {
+    let assigned = consumer
         .assignment()
         .map_err(|e| Fault::from_kafka("reading the assignment", &e))?;
     let r = if paused {
-        consumer.pause(&tpl)
+        consumer.pause(&assigned)
     } else {
+        let mut tpl = TopicPartitionList::new();
+        for e in assigned.elements() {
+            let refused = pipeline
+                .stream_of(e.topic())
+                .is_some_and(|s| pipeline.is_refused(s, e.partition()));
+            if !refused {
+                tpl.add_partition(e.topic(), e.partition());
+            }
+        }
         consumer.resume(&tpl)
     };
     r.map_err(|e| Fault::from_kafka("pausing or resuming partitions", &e))
+}
+
+/// Snapshot size and age and refused partitions, refreshed so their gauges
+/// do not lapse.
+fn publish_state(m: &Member, now: Instant) {
+    for (topic, partition, age, bytes) in m.pipeline.snapshot_ages(now) {
+        let labels = [
+            ("topic", topic.to_string()),
+            ("partition", partition.to_string()),
+        ];
+        metrics::gauge!(tm::SNAPSHOT_AGE_SECONDS, &labels).set(age);
+        metrics::gauge!(tm::SNAPSHOT_BYTES, &labels).set(bytes as f64);
+    }
+    for (topic, partition) in m.pipeline.refused() {
+        let labels = [
+            ("topic", topic.to_string()),
+            ("partition", partition.to_string()),
+        ];
+        metrics::gauge!(tm::PARTITION_REFUSED, &labels).set(1.0);
+    }
 }
 
 fn publish_watermark_lag(m: &Member) {
@@ -405,9 +573,9 @@ impl Loop<'_> {
                 .due(m.committer.sink(), m.committer.since_commit(now))
         };
         if due {
-            match m.commit(self.consumer, blocked)? {
+            match m.commit(self.consumer, blocked, false)? {
                 Outcome::Committed if blocked => {
-                    set_paused(self.consumer, false)?;
+                    set_paused(self.consumer, false, &m.pipeline)?;
                     self.backoff.reset();
                     ctx.health.set(State::Running);
                     tracing::info!("ClickHouse acknowledged the pending rows; partitions resumed");
@@ -415,7 +583,7 @@ impl Loop<'_> {
                 Outcome::Committed => {}
                 Outcome::SinkDown(e) => {
                     if !blocked {
-                        set_paused(self.consumer, true)?;
+                        set_paused(self.consumer, true, &m.pipeline)?;
                         ctx.health.set(State::SinkBlocked);
                     }
                     let delay = self.backoff.next_delay();
@@ -428,7 +596,7 @@ impl Loop<'_> {
         if ctx.health.state() == State::SinkBlocked
             && ctx.assignment_changed.swap(false, Ordering::Relaxed)
         {
-            set_paused(self.consumer, true)?;
+            set_paused(self.consumer, true, &m.pipeline)?;
         }
         Ok(())
     }
@@ -442,7 +610,11 @@ impl Loop<'_> {
         let consumer = self.consumer;
         let ctx = consumer.context();
         ctx.health.publish();
-        publish_watermark_lag(&lock(&ctx.member));
+        {
+            let m = lock(&ctx.member);
+            publish_watermark_lag(&m);
+            publish_state(&m, now);
+        }
         self.last_publish = now;
         if ctx.health.state() == State::SinkBlocked
             && now.saturating_duration_since(self.last_lag) >= self.stats_every
@@ -455,7 +627,7 @@ impl Loop<'_> {
     /// The last commit before leaving the group.
     fn final_commit(self) -> Result<Ended, Fault> {
         let mut m = lock(&self.ctx().member);
-        match m.commit(self.consumer, false)? {
+        match m.commit(self.consumer, false, true)? {
             Outcome::Committed => {
                 let h = &m.committer.latency;
                 tracing::info!(

@@ -22,6 +22,7 @@ use crate::lag::Committed;
 use crate::pipeline::Pipeline;
 use crate::settings::Settings;
 use crate::source::{self, Ended, Member, Session};
+use crate::state::StateTopic;
 use crate::telemetry as tm;
 use crate::Error;
 
@@ -165,6 +166,15 @@ fn session(
                 database: s.clickhouse.database.clone(),
             },
         },
+        commit::Snapshots {
+            topic: StateTopic::new(
+                &s.kafka,
+                &s.aggregator.group_id,
+                s.aggregator.snapshot_chunk_bytes,
+            ),
+            every: Some(s.aggregator.snapshot_interval).filter(|d| !d.is_zero()),
+            max_replay: s.aggregator.snapshot_max_replay,
+        },
         committed.clone(),
         m.health.clone(),
     );
@@ -176,6 +186,10 @@ fn session(
     };
     let session = Session::new(member, m.health.clone(), committed.clone());
     let consumer = source::consumer(s, instance, session).map_err(stop_for)?;
+    source::lock(&consumer.context().member)
+        .committer
+        .state_topic_mut()
+        .discover(&consumer);
     let ended = source::run(
         &consumer,
         s.aggregator.stats_interval,

@@ -37,6 +37,23 @@ pub const SINK_FATAL_ERRORS_TOTAL: &str = "tradewind_sink_fatal_errors_total";
 pub const RECOVERIES_TOTAL: &str = "tradewind_recoveries_total";
 /// Dead letters whose payload was cut to fit the DLQ topic.
 pub const DLQ_TRUNCATED_TOTAL: &str = "tradewind_dlq_truncated_total";
+/// Per partition: size of its latest state snapshot (encoded bytes).
+pub const SNAPSHOT_BYTES: &str = "tradewind_snapshot_bytes";
+/// Per partition: seconds since its latest snapshot was committed.
+pub const SNAPSHOT_AGE_SECONDS: &str = "tradewind_snapshot_age_seconds";
+/// Time to capture, encode and queue one partition's snapshot.
+pub const SNAPSHOT_SECONDS: &str = "tradewind_snapshot_duration_seconds";
+/// Snapshot bytes written to the state topic, per partition.
+pub const SNAPSHOT_WRITTEN_BYTES_TOTAL: &str = "tradewind_snapshot_written_bytes_total";
+/// Time to restore a newly assigned partition, by `from` (`snapshot`,
+/// `checkpoint`).
+pub const RESTORE_SECONDS: &str = "tradewind_restore_duration_seconds";
+/// Snapshots that could not be used, by reason (`missing`, `corrupt`,
+/// `mismatch`, `unreadable`).
+pub const SNAPSHOT_ERRORS_TOTAL: &str = "tradewind_snapshot_errors_total";
+/// 1 per partition this member refuses to process (its state cannot be
+/// rebuilt; see the log for why and what to do).
+pub const PARTITION_REFUSED: &str = "tradewind_partition_refused";
 
 /// Gauges not updated for this long (at least; longer when statistics come
 /// less often) are dropped from `/metrics`: a partition that moved to
@@ -115,6 +132,34 @@ const HELP: &[(&str, &str)] = &[
     (
         DLQ_TRUNCATED_TOTAL,
         "Dead letters whose payload was cut to fit the DLQ topic.",
+    ),
+    (
+        SNAPSHOT_BYTES,
+        "Size of the partition's latest state snapshot, bytes.",
+    ),
+    (
+        SNAPSHOT_AGE_SECONDS,
+        "Seconds since the partition's latest state snapshot was committed.",
+    ),
+    (
+        SNAPSHOT_SECONDS,
+        "Time to capture, encode and queue one partition's snapshot.",
+    ),
+    (
+        SNAPSHOT_WRITTEN_BYTES_TOTAL,
+        "Snapshot bytes written to the state topic, per partition.",
+    ),
+    (
+        RESTORE_SECONDS,
+        "Time to restore a newly assigned partition, by source (snapshot or checkpoint).",
+    ),
+    (
+        SNAPSHOT_ERRORS_TOTAL,
+        "Snapshots that could not be used, by reason.",
+    ),
+    (
+        PARTITION_REFUSED,
+        "1 for each partition this member refuses to process because its state cannot be rebuilt.",
     ),
 ];
 const ROWS_BUCKETS: &[f64] = &[

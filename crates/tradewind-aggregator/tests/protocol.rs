@@ -20,12 +20,13 @@ use prost::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use tradewind_aggregator::commit::{self, Committer, Dlq, Fault, Outcome};
+use rdkafka::{Offset, TopicPartitionList};
+use tradewind_aggregator::commit::{self, Committer, Dlq, Fault, Outcome, Snapshots};
 use tradewind_aggregator::dlq::{DlqLimits, PipelineId};
 use tradewind_aggregator::health::Health;
 use tradewind_aggregator::lag::Committed;
 use tradewind_aggregator::pipeline::{Pipeline, Record};
+use tradewind_aggregator::state::{Restart, StateTopic};
 use tradewind_clickhouse::ClickHouseConfig;
 use tradewind_core::{Checkpoint, CoreConfig};
 use tradewind_kafka::{KafkaConfig, PartitionsConfig};
@@ -56,6 +57,7 @@ impl Rig {
                 logistics: 1,
                 fx: 1,
                 dlq: 1,
+                state: 1,
             },
             ..KafkaConfig::default()
         };
@@ -156,6 +158,20 @@ impl Rig {
     /// A committer writing through `writer`, dead-lettering with this
     /// rig's transactional id (creating it fences any earlier one).
     fn committer(&self, writer: Writer) -> Result<Committer, Fault> {
+        self.committer_with(writer, None)
+    }
+
+    /// Where the rig's snapshots go.
+    fn state_topic(&self) -> StateTopic {
+        StateTopic::new(&self.kafka, &self.group, 4096)
+    }
+
+    /// A committer that snapshots every `snapshots` (none with `None`).
+    fn committer_with(
+        &self,
+        writer: Writer,
+        snapshots: Option<Duration>,
+    ) -> Result<Committer, Fault> {
         let limits = DlqLimits::new(1_048_576, 1_048_576);
         let producer = commit::transactional_producer(&self.kafka, &self.txn_id, limits)?;
         Ok(Committer::new(
@@ -170,13 +186,18 @@ impl Rig {
                     database: self.clickhouse.database.clone(),
                 },
             },
+            Snapshots {
+                topic: self.state_topic(),
+                every: snapshots,
+                max_replay: 0,
+            },
             Arc::new(Committed::default()),
             Arc::new(Health::new(Arc::new(AtomicBool::new(false)))),
         ))
     }
 
     /// Reads `n` records into `pipeline`, restoring the partition from its
-    /// committed checkpoint first, as the source does.
+    /// committed snapshot or checkpoint first, as the source does.
     fn feed(&self, consumer: &BaseConsumer, pipeline: &mut Pipeline, n: usize) {
         let mut got = 0;
         while got < n {
@@ -186,7 +207,17 @@ impl Rig {
             let m = m.unwrap();
             if pipeline.needs_restore(Stream::Payments, 0) {
                 let meta = self.committed().map(|(_, m)| m).unwrap_or_default();
-                pipeline.restore(Stream::Payments, 0, &meta);
+                let restart = Restart::from_metadata(&meta);
+                match restart {
+                    Some(r) if r.snapshot.is_some() => {
+                        let found = self.state_topic().read(Stream::Payments, 0).unwrap();
+                        assert_eq!(Some(found.offset), r.snapshot);
+                        pipeline
+                            .restore_snapshot(Stream::Payments, 0, &r, found)
+                            .unwrap();
+                    }
+                    r => pipeline.restore(Stream::Payments, 0, r.as_ref().map(|r| &r.cp)),
+                }
             }
             pipeline.handle(record(&m));
             got += 1;
@@ -348,7 +379,7 @@ fn one_commit_lands_rows_dead_letters_and_offsets_together() {
     assert_eq!(want.len(), 1, "{want:?}");
 
     let mut committer = rig.committer(rig.writer(None)).unwrap();
-    let outcome = committer.commit(&mut pipeline, reader.group_metadata(), false);
+    let outcome = committer.commit(&mut pipeline, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
 
     assert_eq!(rig.totals(), totals(102, 100, 1, 1));
@@ -382,7 +413,7 @@ fn a_write_clickhouse_does_not_acknowledge_commits_nothing_and_stays_pending() {
     let mut down = rig
         .committer(rig.writer(Some("http://127.0.0.1:1")))
         .unwrap();
-    let outcome = down.commit(&mut pipeline, reader.group_metadata(), false);
+    let outcome = down.commit(&mut pipeline, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Ok(Outcome::SinkDown(_))), "{outcome:?}");
     assert_eq!(
         rig.committed(),
@@ -402,7 +433,7 @@ fn a_write_clickhouse_does_not_acknowledge_commits_nothing_and_stays_pending() {
 
     // ClickHouse is back: the next attempt lands everything once.
     let mut up = rig.committer(rig.writer(None)).unwrap();
-    let outcome = up.commit(&mut pipeline, reader.group_metadata(), false);
+    let outcome = up.commit(&mut pipeline, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
     assert_eq!(rig.totals(), totals(51, 50, 1, 0));
     assert_eq!(rig.dlq(), [("malformed".into(), 20, rig.group.clone())]);
@@ -420,7 +451,7 @@ fn a_fenced_committer_commits_nothing_and_the_successor_lands_each_record_once()
     // A successor with the same identity starts: it fences the first.
     let mut successor = rig.committer(rig.writer(None)).unwrap();
 
-    let outcome = fenced.commit(&mut old, reader.group_metadata(), false);
+    let outcome = fenced.commit(&mut old, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Err(Fault::Fenced(_))), "{outcome:?}");
     assert_eq!(
         rig.committed(),
@@ -438,7 +469,7 @@ fn a_fenced_committer_commits_nothing_and_the_successor_lands_each_record_once()
     let reader = rig.reader(Offset::Beginning);
     let mut new = rig.pipeline();
     rig.feed(&reader, &mut new, 80);
-    let outcome = successor.commit(&mut new, reader.group_metadata(), false);
+    let outcome = successor.commit(&mut new, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
     assert_eq!(rig.totals(), totals(80, 79, 1, 0));
     assert_eq!(rig.dlq(), [("malformed".into(), 10, rig.group.clone())]);
@@ -454,7 +485,7 @@ fn a_crash_after_a_commit_replays_from_the_checkpoint_once() {
     let mut first = rig.pipeline();
     let mut committer = rig.committer(rig.writer(None)).unwrap();
     rig.feed(&reader, &mut first, 150);
-    let outcome = committer.commit(&mut first, reader.group_metadata(), false);
+    let outcome = committer.commit(&mut first, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
     rig.feed(&reader, &mut first, 100);
     drop((first, committer, reader));
@@ -468,7 +499,7 @@ fn a_crash_after_a_commit_replays_from_the_checkpoint_once() {
     let mut second = rig.pipeline();
     let mut committer = rig.committer(rig.writer(None)).unwrap();
     rig.feed(&reader, &mut second, (300 - restart) as usize);
-    let outcome = committer.commit(&mut second, reader.group_metadata(), false);
+    let outcome = committer.commit(&mut second, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
 
     assert_eq!(rig.totals(), totals(300, 298, 1, 1));
@@ -507,7 +538,7 @@ fn a_schema_clickhouse_refuses_stops_the_member_and_commits_nothing() {
     let mut committer = rig
         .committer(Writer::new(client, SinkConfig::default()))
         .unwrap();
-    let outcome = committer.commit(&mut pipeline, reader.group_metadata(), false);
+    let outcome = committer.commit(&mut pipeline, reader.group_metadata(), false, false);
     assert!(matches!(outcome, Err(Fault::Operator(_))), "{outcome:?}");
     assert_eq!(rig.committed(), None);
     rig.rt.block_on(async {
@@ -520,4 +551,57 @@ fn a_schema_clickhouse_refuses_stops_the_member_and_commits_nothing() {
             .await
             .unwrap();
     });
+}
+
+#[test]
+fn a_snapshot_lands_with_its_offsets_and_a_successor_replays_only_what_follows() {
+    let rig = Rig::new("protocol_snapshot");
+    rig.produce(300, &[(120, MALFORMED.to_vec()), (250, unknown_enum())]);
+
+    // First life: snapshot and commit after 150 records, read 100 more, crash.
+    let reader = rig.reader(Offset::Beginning);
+    let mut first = rig.pipeline();
+    let mut committer = rig
+        .committer_with(rig.writer(None), Some(Duration::from_secs(3600)))
+        .unwrap();
+    rig.feed(&reader, &mut first, 150);
+    let outcome = committer.commit(&mut first, reader.group_metadata(), false, true);
+    assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
+    rig.feed(&reader, &mut first, 100);
+    drop((first, committer, reader));
+
+    // The committed offset is the one after the snapshot, and names it.
+    let (restart, metadata) = rig.committed().expect("the first life committed");
+    assert_eq!(restart, 150, "{metadata}");
+    let r = Restart::from_metadata(&metadata).unwrap();
+    assert_eq!(r.snapshot, Some(149));
+    assert!(
+        r.cp.restart_offset < 150,
+        "without the snapshot the replay would start at {}",
+        r.cp.restart_offset
+    );
+    let found = rig.state_topic().read(Stream::Payments, 0).unwrap();
+    assert_eq!(found.offset, 149);
+
+    // Second life: restore the snapshot, replay only what follows it.
+    let reader = rig.reader(Offset::Offset(restart));
+    let mut second = rig.pipeline();
+    let mut committer = rig
+        .committer_with(rig.writer(None), Some(Duration::from_secs(3600)))
+        .unwrap();
+    rig.feed(&reader, &mut second, 150);
+    let outcome = committer.commit(&mut second, reader.group_metadata(), false, true);
+    assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
+    assert_eq!(rig.committed().unwrap().0, 300);
+
+    assert_eq!(rig.totals(), totals(300, 298, 1, 1));
+    let g = rig.group.clone();
+    assert_eq!(
+        rig.dlq(),
+        [
+            ("malformed".into(), 120, g.clone()),
+            ("unknown_enum".into(), 250, g)
+        ],
+        "each rejection dead-lettered once"
+    );
 }

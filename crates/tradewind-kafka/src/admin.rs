@@ -134,7 +134,9 @@ impl ClientContext for LastComplaint {
 impl ConsumerContext for LastComplaint {}
 
 /// Creates each `(topic, partitions)` that does not exist yet. Existing
-/// topics are left as they are.
+/// topics are left as they are. The state topic is created compacted
+/// (`cleanup.policy=compact`): only each key's latest snapshot chunk is
+/// kept, whatever the broker's retention.
 pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(String, i32)]) -> Result<()> {
     let cfg2 = cfg.clone();
     tokio::task::spawn_blocking(move || check_reachable(&cfg2))
@@ -144,14 +146,20 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(String, i32)]) -> Resul
             reason: e.to_string(),
         })??;
     let admin: AdminClient<DefaultClientContext> = cfg.client_config().create()?;
+    let state = cfg.state_topic();
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|(name, parts)| {
-            NewTopic::new(
+            let t = NewTopic::new(
                 name,
                 *parts,
                 TopicReplication::Fixed(cfg.replication_factor),
-            )
+            );
+            if *name == state {
+                t.set("cleanup.policy", "compact")
+            } else {
+                t
+            }
         })
         .collect();
     let opts = AdminOptions::new()

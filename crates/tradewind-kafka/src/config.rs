@@ -14,6 +14,8 @@ use crate::security::SecurityConfig;
 
 /// The dead-letter topic's name after the prefix.
 pub const DLQ_TOPIC: &str = "dlq";
+/// The compacted state-snapshot topic's name after the prefix.
+pub const STATE_TOPIC: &str = "state";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -21,7 +23,7 @@ pub struct KafkaConfig {
     /// Bootstrap servers, comma-separated.
     pub brokers: String,
     /// Prepended to every topic name: `<prefix>payments`, `<prefix>iot`,
-    /// `<prefix>logistics`, `<prefix>fx`, `<prefix>dlq`.
+    /// `<prefix>logistics`, `<prefix>fx`, `<prefix>dlq`, `<prefix>state`.
     pub topic_prefix: String,
     /// Partition counts used when Tradewind creates its topics.
     pub partitions: PartitionsConfig,
@@ -50,6 +52,9 @@ pub struct PartitionsConfig {
     pub logistics: i32,
     pub fx: i32,
     pub dlq: i32,
+    /// The compacted state topic (aggregator snapshots); a source
+    /// partition's snapshots go to state partition `partition % state`.
+    pub state: i32,
 }
 
 impl Default for PartitionsConfig {
@@ -60,6 +65,7 @@ impl Default for PartitionsConfig {
             logistics: 4,
             fx: 1,
             dlq: 2,
+            state: 4,
         }
     }
 }
@@ -125,6 +131,11 @@ impl KafkaConfig {
         format!("{}{}", self.topic_prefix, DLQ_TOPIC)
     }
 
+    /// Name of the compacted state-snapshot topic (`tradewind.state`).
+    pub fn state_topic(&self) -> String {
+        format!("{}{}", self.topic_prefix, STATE_TOPIC)
+    }
+
     /// The four stream topics, in [`Stream::ALL`] order.
     pub fn stream_topics(&self) -> Vec<String> {
         Stream::ALL.iter().map(|s| self.topic(*s)).collect()
@@ -146,6 +157,7 @@ impl KafkaConfig {
             })
             .collect();
         topics.push((self.dlq_topic(), p.dlq));
+        topics.push((self.state_topic(), p.state));
         topics
     }
 
