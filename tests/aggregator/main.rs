@@ -14,5 +14,6 @@ mod crashes;
 mod healing;
 mod ops;
 mod outage;
+mod retention;
 mod sketches;
 mod world;

@@ -171,6 +171,10 @@ impl ConsumerContext for Session {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
+                lock(&self.member)
+                    .committer
+                    .state_topic_mut()
+                    .forget_cache();
                 self.assigned.set(tpl);
                 self.assignment_changed.store(true, Ordering::Relaxed);
                 tracing::info!(partitions = tpl.count(), "partitions assigned");
@@ -291,7 +295,7 @@ fn restore(
         return Ok(());
     };
     let restart = restart.expect("has a snapshot");
-    let found = match m.committer.state_topic().read(stream, partition) {
+    let found = match m.committer.state_topic_mut().read(stream, partition) {
         Ok(found) if found.offset == snapshot => found,
         Ok(found) => {
             metrics::counter!(tm::SNAPSHOT_ERRORS_TOTAL, "reason" => "mismatch").increment(1);

@@ -22,9 +22,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tradewind_core::{Checkpoint, PartitionState};
 use tradewind_kafka::KafkaConfig;
 use tradewind_proto::{SnapshotChunk, Stream};
@@ -105,6 +105,23 @@ pub struct Found {
     pub bytes: usize,
 }
 
+/// Latest chunk payloads (`None`: deleted) by key prefix, then index.
+type Chunks = BTreeMap<String, BTreeMap<u32, Option<Vec<u8>>>>;
+
+/// The state reader's client context: end-of-partition is how a read
+/// ends, not an error to log.
+struct Reader;
+
+impl ClientContext for Reader {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            tracing::debug!(%error, reason, "state topic reader");
+        }
+    }
+}
+
+impl ConsumerContext for Reader {}
+
 /// Where this group's snapshots live.
 #[derive(Debug, Clone)]
 pub struct StateTopic {
@@ -113,6 +130,7 @@ pub struct StateTopic {
     pub group: String,
     pub chunk_bytes: usize,
     kafka: KafkaConfig,
+    cache: Option<Chunks>,
 }
 
 impl StateTopic {
@@ -123,6 +141,7 @@ impl StateTopic {
             group: group.to_string(),
             chunk_bytes: chunk_bytes.max(1024),
             kafka: kafka.clone(),
+            cache: None,
         }
     }
 
@@ -197,14 +216,36 @@ impl StateTopic {
         (out, data.len())
     }
 
-    /// The latest whole snapshot of `stream`'s `partition`, read
-    /// `read_committed` from the start of its state partition.
-    pub fn read(&self, stream: Stream, partition: i32) -> Result<Found, StateError> {
+    /// Forgets what [`StateTopic::read`] cached; call when partitions are
+    /// assigned, since another member may have snapshotted them since.
+    pub fn forget_cache(&mut self) {
+        self.cache = None;
+    }
+
+    /// The latest whole snapshot of `stream`'s `partition`. The first call
+    /// after an assignment reads this group's chunks from every state
+    /// partition in one `read_committed` pass; later calls use them.
+    pub fn read(&mut self, stream: Stream, partition: i32) -> Result<Found, StateError> {
+        if self.cache.is_none() {
+            self.cache = Some(self.load()?);
+        }
+        let prefix = self.prefix(stream, partition);
+        let latest = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&prefix))
+            .cloned()
+            .unwrap_or_default();
+        self.assemble(stream, partition, latest)
+    }
+
+    /// This group's latest chunks, by key prefix and chunk index.
+    fn load(&self) -> Result<Chunks, StateError> {
         let unreadable = |reason: String| StateError::Unreadable {
             topic: self.topic.clone(),
             reason,
         };
-        let consumer: BaseConsumer = self
+        let consumer: BaseConsumer<Reader> = self
             .kafka
             .consumer_config()
             .set("group.id", format!("{}-state-reader", self.group))
@@ -212,42 +253,49 @@ impl StateTopic {
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
-            .create()
+            .create_with_context(Reader)
             .map_err(|e| unreadable(e.to_string()))?;
-        let target = self.state_partition(partition);
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, target, Offset::Beginning)
-            .map_err(|e| unreadable(e.to_string()))?;
+        for p in 0..self.partitions {
+            tpl.add_partition_offset(&self.topic, p, Offset::Beginning)
+                .map_err(|e| unreadable(e.to_string()))?;
+        }
         consumer
             .assign(&tpl)
             .map_err(|e| unreadable(e.to_string()))?;
-        let prefix = self.prefix(stream, partition);
-        let mut latest: BTreeMap<u32, Option<Vec<u8>>> = BTreeMap::new();
+        let group = format!("{}/", self.group);
+        let mut chunks = Chunks::new();
+        let mut open: std::collections::BTreeSet<i32> = (0..self.partitions).collect();
         let started = Instant::now();
-        loop {
+        while !open.is_empty() {
             if started.elapsed() > READ_LIMIT {
                 return Err(unreadable(format!(
-                    "partition {target} not read to its end within {READ_LIMIT:?}"
+                    "partitions {open:?} not read to their end within {READ_LIMIT:?}"
                 )));
             }
-            match consumer.poll(Duration::from_millis(500)) {
+            match consumer.poll(Duration::from_millis(200)) {
                 None => continue,
-                Some(Err(KafkaError::PartitionEOF(_))) => break,
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    open.remove(&p);
+                }
                 Some(Err(e)) => return Err(unreadable(e.to_string())),
                 Some(Ok(m)) => {
-                    let Some(chunk) = m
-                        .key()
-                        .and_then(|k| std::str::from_utf8(k).ok())
-                        .and_then(|k| k.strip_prefix(prefix.as_str()))
-                        .and_then(|c| c.parse::<u32>().ok())
+                    let key = m.key().and_then(|k| std::str::from_utf8(k).ok());
+                    let Some((prefix, chunk)) = key
+                        .filter(|k| k.starts_with(&group))
+                        .and_then(|k| k.rsplit_once('/'))
+                        .and_then(|(pre, c)| Some((pre, c.parse::<u32>().ok()?)))
                     else {
                         continue;
                     };
-                    latest.insert(chunk, m.payload().map(<[u8]>::to_vec));
+                    chunks
+                        .entry(format!("{prefix}/"))
+                        .or_default()
+                        .insert(chunk, m.payload().map(<[u8]>::to_vec));
                 }
             }
         }
-        self.assemble(stream, partition, latest)
+        Ok(chunks)
     }
 
     /// Joins the latest chunks (by index; `None` = deleted) into one

@@ -1,6 +1,7 @@
 //! The ledger's promise for one source partition, checked without I/O:
 //! its rows tile the partition's offsets from the low watermark with no
-//! gap or overlap, each row's `seen` equals its offset range, they reach
+//! gap or overlap (rows may start below it: records counted before
+//! retention deleted them), each row's `seen` equals its offset range, they reach
 //! the high watermark, and the group's committed offset is not past the
 //! end. Also sums what the rows say was aggregated and rejected.
 
@@ -44,7 +45,9 @@ pub fn check(p: Partition<'_>, spans: &[&LedgerSpan]) -> (Tally, Vec<String>) {
     } = p;
     let mut problems = Vec::new();
     let mut tally = Tally::default();
-    let mut next = p.low;
+    // Rows may begin below the log start: retention deleted records the
+    // ledger had already counted.
+    let mut next = spans.first().map_or(p.low, |s| s.first_offset.min(p.low));
     for s in spans {
         if s.first_offset != next {
             problems.push(format!(
@@ -134,6 +137,19 @@ mod tests {
                 "t[0]: committed offset 21 is past the end 20",
             ]
         );
+    }
+
+    #[test]
+    fn rows_of_records_retention_deleted_still_count_but_a_gap_after_the_log_start_does_not() {
+        let rows = [span(0, 9, 10, 10), span(10, 19, 10, 10)];
+        let refs: Vec<&LedgerSpan> = rows.iter().collect();
+        let (tally, problems) = check(part(12, 20, Some(20)), &refs);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(tally.aggregated, 20);
+        let late = [span(14, 19, 6, 6)];
+        let refs: Vec<&LedgerSpan> = late.iter().collect();
+        let (_, problems) = check(part(12, 20, Some(20)), &refs);
+        assert_eq!(problems, ["t[0]: ledger jumps from offset 12 to 14"]);
     }
 
     #[test]

@@ -1,0 +1,307 @@
+//! State that outlives Kafka retention. Weeks of simulated trade with
+//! China–Europe rail and sea freight (shipments that live 13–34 days) go
+//! through topics with a 45-second retention and 2-second segments, so the
+//! records a live shipment was anchored at are really deleted before a
+//! `kill -9` and a restart:
+//! - with snapshots, the restart restores each partition from its snapshot
+//!   and the result still equals the truth, window by window and key by
+//!   key, with `reconcile` OK and the DLQ exact;
+//! - without snapshots, the partitions whose history is gone are refused
+//!   with the clear error, and nothing is committed for them.
+
+use std::collections::BTreeMap;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use tradewind_kafka::KafkaConfig;
+use tradewind_proto::Stream;
+use tradewind_sim::Truth;
+
+use crate::common::Proc;
+use crate::ops::http_get;
+use crate::world::{
+    assert_dlq_matches, assert_metrics_match, free_port, pause, terminate, wait_for, World,
+};
+
+const RETENTION: &str = "45000";
+const SEGMENT: &str = "2000";
+const RECORDS: u64 = 14_000;
+/// Paced so production takes about 50 s of wall time.
+const RATE: u32 = 280;
+
+/// A world whose scenario spans about six weeks of simulated time in
+/// `RECORDS` records: slow commerce, few IoT reports and FX quotes.
+fn long_world(tag: &str) -> World {
+    let world = World::new(tag);
+    let scenario = tradewind_sim::scenario::DEFAULT_SCENARIO
+        .replace("events_per_second = 3.35", "events_per_second = 0.0025")
+        .replace("fleet_scale = 1.0", "fleet_scale = 0.0001")
+        .replace("interval = \"1m\"", "interval = \"6h\"")
+        .replace("report_every = \"5m\"", "report_every = \"6h\"")
+        .replace("report_every = \"10m\"", "report_every = \"6h\"")
+        .replace("report_every = \"15m\"", "report_every = \"6h\"");
+    std::fs::write(world.dir.join("scenario.toml"), scenario).unwrap();
+    world
+}
+
+fn kafka(world: &World) -> KafkaConfig {
+    KafkaConfig {
+        brokers: world.brokers.clone(),
+        topic_prefix: world.prefix.clone(),
+        ..KafkaConfig::default()
+    }
+}
+
+/// Creates the world's topics with a short retention and short segments.
+async fn short_retention_topics(world: &World) {
+    let cfg = kafka(world);
+    tradewind_kafka::admin::ensure_topics(&cfg, &cfg.all_topics())
+        .await
+        .unwrap();
+    let admin: AdminClient<DefaultClientContext> = cfg.client_config().create().unwrap();
+    let topics = cfg.stream_topics();
+    let changes: Vec<AlterConfig<'_>> = topics
+        .iter()
+        .map(|t| {
+            AlterConfig::new(ResourceSpecifier::Topic(t))
+                .set("retention.ms", RETENTION)
+                .set("segment.ms", SEGMENT)
+        })
+        .collect();
+    for r in admin
+        .alter_configs(&changes, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}
+
+/// Starts the simulator paced at `RATE`; the truth is read once it exits.
+fn start_simulator(world: &World) -> Child {
+    let scenario = world.dir.join("scenario.toml");
+    let truth = world.dir.join("truth.json");
+    let (n, r) = (RECORDS.to_string(), RATE.to_string());
+    world
+        .command(&[
+            "simulate",
+            "--scenario",
+            scenario.to_str().unwrap(),
+            "--start",
+            "now-45d",
+            "--count",
+            &n,
+            "--rate",
+            &r,
+            "--truth",
+            truth.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn finish_simulator(world: &World, mut sim: Child) -> Truth {
+    let status = wait_for(&mut sim, Duration::from_secs(180));
+    assert!(status.success(), "simulate failed: {status:?}");
+    serde_json::from_slice(&std::fs::read(world.dir.join("truth.json")).unwrap()).unwrap()
+}
+
+/// An aggregator with snapshots every `interval` (`0s`: off).
+fn aggregator(world: &World, interval: &str, log: &str) -> (Proc, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = world.aggregator_env(
+        &[],
+        log,
+        &[
+            ("TRADEWIND_AGGREGATOR__SNAPSHOT_INTERVAL", interval),
+            ("TRADEWIND_AGGREGATOR__LISTEN", &listen),
+            ("TRADEWIND_AGGREGATOR__STATS_INTERVAL", "1s"),
+        ],
+    );
+    (child, port)
+}
+
+/// Log start offsets of the logistics partitions.
+fn log_starts(world: &World) -> BTreeMap<i32, i64> {
+    let cfg = kafka(world);
+    tradewind_kafka::admin::topic_offsets(&cfg, &cfg.topic(Stream::Logistics))
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.partition, p.low))
+        .collect()
+}
+
+/// The group's committed logistics offsets and their metadata.
+fn committed(world: &World) -> BTreeMap<i32, (i64, String)> {
+    let cfg = kafka(world);
+    let consumer: BaseConsumer = cfg
+        .consumer_config()
+        .set("group.id", &world.group)
+        .create()
+        .unwrap();
+    let topic = cfg.topic(Stream::Logistics);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..cfg.partitions.logistics {
+        tpl.add_partition(&topic, p);
+    }
+    // The coordinator may be busy with the group's rebalance: ask again.
+    let got = (0..5)
+        .find_map(|_| {
+            consumer
+                .committed_offsets(tpl.clone(), Duration::from_secs(10))
+                .ok()
+        })
+        .expect("committed offsets");
+    got.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), (o, e.metadata().to_string()))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The restart offset a checkpoint alone would need (`v1:<restart>:…`).
+fn checkpoint_restart(metadata: &str) -> i64 {
+    metadata
+        .strip_prefix("v1:")
+        .and_then(|m| m.split(':').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoint in {metadata:?}"))
+}
+
+/// Runs the first half of the scenario through one aggregator and kills
+/// it (`kill -9`) while the simulator goes on producing, then waits until
+/// retention has deleted records that some logistics partition's
+/// checkpoint still needs. Returns the running simulator and the
+/// committed offsets at the kill.
+async fn run_then_lose_history(
+    world: &World,
+    interval: &str,
+) -> (Child, BTreeMap<i32, (i64, String)>) {
+    short_retention_topics(world).await;
+    let sim = start_simulator(world);
+    let (mut first, _) = aggregator(world, interval, "first.log");
+    pause(28_000);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let at_kill = committed(world);
+    let started = Instant::now();
+    loop {
+        let lows = log_starts(world);
+        let gone = at_kill.iter().any(|(p, (_, meta))| {
+            lows.get(p)
+                .is_some_and(|low| *low > checkpoint_restart(meta))
+        });
+        if gone {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "retention deleted nothing a checkpoint needs: log starts {lows:?}, committed {at_kill:?}"
+        );
+        pause(250);
+    }
+    (sim, at_kill)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_restore_exactly_after_retention_deleted_the_history() {
+    let world = long_world("retention_snapshots");
+    let (sim, at_kill) = run_then_lose_history(&world, "2s").await;
+    for (p, (offset, meta)) in &at_kill {
+        assert!(
+            meta.contains("|s"),
+            "logistics[{p}] committed {offset} without a snapshot: {meta}"
+        );
+    }
+    let (mut second, port) = aggregator(&world, "2s", "second.log");
+    let truth = finish_simulator(&world, sim);
+    let report = world.wait_reconciled(Duration::from_secs(120));
+    let (_, scrape) = http_get(port, "/metrics");
+    let restores: Vec<&str> = scrape
+        .lines()
+        .filter(|l| l.starts_with("tradewind_restore_duration_seconds_count{from=\"snapshot\"}"))
+        .collect();
+    assert!(
+        !restores.is_empty(),
+        "no restore from a snapshot:\n{scrape}"
+    );
+    for l in scrape
+        .lines()
+        .filter(|l| l.starts_with("tradewind_restore_duration_seconds_"))
+    {
+        eprintln!("{l}");
+    }
+    assert!(
+        !scrape.contains("tradewind_partition_refused{"),
+        "a partition was refused; see {}",
+        world.dir.join("second.log").display()
+    );
+    terminate(&second);
+    assert!(wait_for(&mut second, Duration::from_secs(30)).success());
+    assert_metrics_match(&world, &truth).await;
+    assert!(report.contains("OK"), "{report}");
+    assert_dlq_matches(&report, &truth);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_snapshots_a_partition_past_retention_is_refused() {
+    let world = long_world("retention_refused");
+    let (sim, at_kill) = run_then_lose_history(&world, "0s").await;
+    let (mut second, port) = aggregator(&world, "0s", "second.log");
+    let log = world.dir.join("second.log");
+    let started = Instant::now();
+    let scrape = loop {
+        let (_, scrape) = http_get(port, "/metrics");
+        if scrape.contains("tradewind_partition_refused{") {
+            break scrape;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "no partition refused; see {}",
+            log.display()
+        );
+        pause(500);
+    };
+    let _ = scrape;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("retention deleted the records in between")
+            && text.contains("--reset-offsets"),
+        "the refusal does not say why and what to do:\n{text}"
+    );
+    // The member lives on, and commits nothing for what it refused.
+    pause(3_000);
+    let (status, scrape) = http_get(port, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    let refused: Vec<&str> = scrape
+        .lines()
+        .filter(|l| l.starts_with("tradewind_partition_refused{") && l.contains("logistics"))
+        .collect();
+    let lows = log_starts(&world);
+    let now = committed(&world);
+    for (p, (offset, meta)) in &at_kill {
+        if lows[p] > checkpoint_restart(meta) {
+            assert_eq!(
+                now.get(p).map(|c| c.0),
+                Some(*offset),
+                "logistics[{p}] moved on"
+            );
+            let label = format!("partition=\"{p}\"");
+            assert!(
+                refused.iter().any(|l| l.contains(&label)),
+                "logistics[{p}] was not refused: {refused:?}"
+            );
+        }
+    }
+    terminate(&second);
+    assert!(wait_for(&mut second, Duration::from_secs(30)).success());
+    finish_simulator(&world, sim);
+}
