@@ -159,7 +159,7 @@ impl OpenLedger {
     }
 
     pub(crate) fn from_state(partition: i32, s: &pb::OpenLedgerState) -> Self {
-        let open = s.open.then(|| Open {
+        let open = s.open.then_some(Open {
             row: LedgerRow {
                 partition,
                 window_start: s.window_start,
