@@ -82,6 +82,9 @@ pub struct Pipeline {
     /// Partitions whose state cannot be rebuilt: their records are ignored
     /// and nothing is committed for them.
     refused: HashSet<(Stream, i32)>,
+    /// The offset each restored partition's next record should have (at
+    /// least): a larger jump may mean records were deleted under us.
+    expected: HashMap<(Stream, i32), i64>,
     batch: Batch,
     dead: Vec<DeadLetter>,
     /// Event and Kafka record times of what was folded since the last
@@ -104,6 +107,7 @@ impl Pipeline {
             active: HashSet::new(),
             snapshots: HashMap::new(),
             refused: HashSet::new(),
+            expected: HashMap::new(),
             batch: Batch::default(),
             dead: Vec::new(),
             event_times: Vec::new(),
@@ -178,6 +182,20 @@ impl Pipeline {
         tracing::info!(topic = %self.topics[&stream], partition, snapshot = offset, highest = restart.cp.highest_processed, bytes = found.bytes, "restored partition from its snapshot");
         self.restored.insert((stream, partition));
         Ok(())
+    }
+
+    /// Where `partition`'s next record should be; set by the source when it
+    /// restores the partition, moved on by every record.
+    pub fn expect(&mut self, stream: Stream, partition: i32, offset: i64) {
+        self.expected.insert((stream, partition), offset);
+    }
+
+    /// Whether a record at `offset` skips more than one offset past where
+    /// the partition's next record should be (one is a transaction
+    /// marker); the source then checks whether retention deleted them.
+    pub fn skips_ahead(&self, stream: Stream, partition: i32, offset: i64) -> Option<i64> {
+        let next = *self.expected.get(&(stream, partition))?;
+        (offset > next + 1).then_some(next)
     }
 
     /// Marks a partition as one this member will not process.
@@ -273,6 +291,7 @@ impl Pipeline {
             ..
         } = rec;
         self.active.insert((stream, partition));
+        self.expected.insert((stream, partition), offset + 1);
         // Counted locally and published per commit: a labelled metric
         // lookup per record is too dear on this path.
         *self.consumed.entry(stream).or_insert(0) += 1;
@@ -416,6 +435,7 @@ impl Pipeline {
             self.active.remove(&(stream, p));
             self.snapshots.remove(&(stream, p));
             self.refused.remove(&(stream, p));
+            self.expected.remove(&(stream, p));
             self.engines.drop_partition(stream, p);
         }
     }
@@ -434,6 +454,7 @@ impl Pipeline {
         self.active.clear();
         self.snapshots.clear();
         self.refused.clear();
+        self.expected.clear();
         self.consumed.clear();
         self.batch = Batch::default();
         self.dead.clear();
@@ -509,5 +530,24 @@ mod tests {
         assert!(p.dead().is_empty() && p.offsets().is_empty());
         assert!(p.flush().is_empty(), "no pending rows survive a discard");
         assert!(p.needs_restore(Stream::Payments, 1));
+    }
+
+    #[test]
+    fn a_jump_past_the_next_offset_is_noticed_but_a_transaction_marker_is_not() {
+        let mut p = Pipeline::new(&CoreConfig::default(), |s| format!("t.{s}")).unwrap();
+        assert_eq!(
+            p.skips_ahead(Stream::Payments, 1, 500),
+            None,
+            "not restored yet"
+        );
+        p.expect(Stream::Payments, 1, 10);
+        assert_eq!(p.skips_ahead(Stream::Payments, 1, 10), None);
+        assert_eq!(p.skips_ahead(Stream::Payments, 1, 11), None, "one marker");
+        assert_eq!(p.skips_ahead(Stream::Payments, 1, 12), Some(10));
+        feed(&mut p, 1, 10, &payment(1, 1_799_999_000_000));
+        assert_eq!(p.skips_ahead(Stream::Payments, 1, 12), None);
+        assert_eq!(p.skips_ahead(Stream::Payments, 1, 400), Some(11));
+        p.discard();
+        assert_eq!(p.skips_ahead(Stream::Payments, 1, 400), None);
     }
 }

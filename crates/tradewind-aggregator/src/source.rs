@@ -265,6 +265,7 @@ fn restore(
     let (committed, metadata) = committed_position(consumer, topic, partition)?;
     let restart = Restart::from_metadata(&metadata);
     if let Some(offset) = committed {
+        m.pipeline.expect(stream, partition, offset);
         let (low, _) = consumer
             .fetch_watermarks(topic, partition, Duration::from_secs(10))
             .map_err(|e| Fault::from_kafka("reading the log start offset", &e))?;
@@ -334,6 +335,32 @@ fn restore(
     Ok(())
 }
 
+/// A record came from further ahead than the partition's next offset. That
+/// is normal for aborted transactions; but when the log now starts past
+/// the next offset, retention deleted records before this member read
+/// them and librdkafka's offset reset skipped them: refuse the partition
+/// rather than go on with a hole in its state.
+fn deleted_under_us(
+    consumer: &BaseConsumer<Session>,
+    m: &mut Member,
+    stream: tradewind_proto::Stream,
+    topic: &str,
+    partition: i32,
+    next: i64,
+) -> Result<(), Fault> {
+    let (low, _) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .map_err(|e| Fault::from_kafka("reading the log start offset", &e))?;
+    if low > next {
+        let why = format!(
+            "retention deleted offsets {next}..{low} before this member read them (the log \
+             now starts at {low}); what was read before them is committed as usual"
+        );
+        refuse(consumer, m, stream, topic, partition, &why);
+    }
+    Ok(())
+}
+
 /// Stops processing a partition whose state cannot be rebuilt, and says
 /// why and what to do.
 fn refuse(
@@ -374,6 +401,8 @@ fn handle(
     let partition = msg.partition();
     if m.pipeline.needs_restore(stream, partition) {
         restore(consumer, m, stream, msg.topic(), partition)?;
+    } else if let Some(next) = m.pipeline.skips_ahead(stream, partition, msg.offset()) {
+        deleted_under_us(consumer, m, stream, msg.topic(), partition, next)?;
     }
     if m.pipeline.is_refused(stream, partition) {
         return Ok(());
