@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use tradewind_core::{CoreConfig, Engine, LogisticsSla, SourceMeta};
+use tradewind_core::{CoreConfig, Engine, SourceMeta};
 use tradewind_kafka::{admin, KafkaConfig};
 use tradewind_proto::{LogisticsEvent, Milestone, Stream};
 
@@ -134,7 +134,7 @@ fn drain(prefix: &str, db: &str, interval: &str, idle: u64) -> (f64, u64) {
     };
     let secs = (started.elapsed().as_secs_f64() - idle as f64).max(0.0);
     assert!(status.success(), "see {}", log.display());
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = strip_ansi(&std::fs::read_to_string(&log).unwrap());
     let records = text
         .lines()
         .filter(|l| l.contains("leaving the group"))
@@ -144,6 +144,24 @@ fn drain(prefix: &str, db: &str, interval: &str, idle: u64) -> (f64, u64) {
         .last()
         .unwrap_or(0);
     (secs, records)
+}
+
+/// The log without terminal colour codes.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Runs a member to the end and kills it (`kill -9`) once it has
@@ -189,8 +207,9 @@ fn main() {
     let days = env_or("SNAPSHOT_BENCH_DAYS", 20);
     let prefix = format!("bench_snap_{}.", std::process::id());
     let base = prefix.trim_end_matches('.').to_string();
-    // Commerce events per simulated second so that `records` span `days`.
-    let rate = records as f64 / (days as f64 * 86_400.0);
+    // Commerce events per simulated second so that `records` span about
+    // `days`: each shipment brings 2-4 more milestones, IoT and FX the rest.
+    let rate = records as f64 / (days as f64 * 86_400.0) / 3.5;
     let n = records.to_string();
     let start = format!("now-{}d", days + 2);
     let eps = format!("clock.events_per_second={rate:.4}");
