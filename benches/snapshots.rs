@@ -141,7 +141,7 @@ fn drain(prefix: &str, db: &str, interval: &str, idle: u64) -> (f64, u64) {
         .filter_map(|l| l.split("records=").nth(1))
         .filter_map(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .filter_map(|r| r.parse().ok())
-        .last()
+        .next_back()
         .unwrap_or(0);
     (secs, records)
 }

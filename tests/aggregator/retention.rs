@@ -7,7 +7,9 @@
 //!   and the result still equals the truth, window by window and key by
 //!   key, with `reconcile` OK and the DLQ exact;
 //! - without snapshots, the partitions whose history is gone are refused
-//!   with the clear error, and nothing is committed for them.
+//!   with the clear error, and nothing is committed for them;
+//! - a member that joins while records arrive restores the partitions it
+//!   takes over from the snapshots written at the handover.
 
 use std::collections::BTreeMap;
 use std::process::Child;
@@ -89,16 +91,20 @@ async fn set_retention(world: &World, retention_ms: &str) {
 
 /// Starts the simulator paced at `RATE`; the truth is read once it exits.
 fn start_simulator(world: &World) -> Child {
+    start_simulator_at(world, RECORDS, RATE, "now-45d")
+}
+
+fn start_simulator_at(world: &World, records: u64, rate: u32, start: &str) -> Child {
     let scenario = world.dir.join("scenario.toml");
     let truth = world.dir.join("truth.json");
-    let (n, r) = (RECORDS.to_string(), RATE.to_string());
+    let (n, r) = (records.to_string(), rate.to_string());
     world
         .command(&[
             "simulate",
             "--scenario",
             scenario.to_str().unwrap(),
             "--start",
-            "now-45d",
+            start,
             "--count",
             &n,
             "--rate",
@@ -323,4 +329,49 @@ async fn without_snapshots_a_partition_past_retention_is_refused() {
     terminate(&second);
     assert!(wait_for(&mut second, Duration::from_secs(30)).success());
     finish_simulator(&world, sim);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_that_joins_restores_moved_partitions_from_snapshots() {
+    let world = World::new("join_snapshots");
+    let sim = start_simulator_at(&world, 24_000, 1_000, "now-3d");
+    let snapshots = [("TRADEWIND_AGGREGATOR__SNAPSHOT_INTERVAL", "2s")];
+    let mut a = world.aggregator_env(
+        &[],
+        "a.log",
+        &[snapshots[0], ("TRADEWIND_AGGREGATOR__INSTANCE_ID", "a")],
+    );
+    pause(6_000);
+    // b joins while records still arrive: a hands its partitions over
+    // with snapshots, and b restores them instead of replaying history.
+    let mut b = world.aggregator_env(
+        &[],
+        "b.log",
+        &[snapshots[0], ("TRADEWIND_AGGREGATOR__INSTANCE_ID", "b")],
+    );
+    let truth = finish_simulator(&world, sim);
+    let report = world.wait_reconciled(Duration::from_secs(120));
+    for child in [&mut a, &mut b] {
+        terminate(child);
+        assert!(wait_for(child, Duration::from_secs(30)).success());
+    }
+    let log = std::fs::read_to_string(world.dir.join("b.log")).unwrap();
+    let restored: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("restored partition from its snapshot"))
+        .collect();
+    assert!(
+        !restored.is_empty(),
+        "the joiner restored no snapshot:\n{log}"
+    );
+    eprintln!(
+        "the joiner restored {} partitions from snapshots:",
+        restored.len()
+    );
+    for l in &restored {
+        eprintln!("{l}");
+    }
+    assert_metrics_match(&world, &truth).await;
+    assert!(report.contains("OK"), "{report}");
+    assert_dlq_matches(&report, &truth);
 }

@@ -179,7 +179,6 @@ impl Pipeline {
                 chunks: 0,
             },
         );
-        tracing::info!(topic = %self.topics[&stream], partition, snapshot = offset, highest = restart.cp.highest_processed, bytes = found.bytes, "restored partition from its snapshot");
         self.restored.insert((stream, partition));
         Ok(())
     }

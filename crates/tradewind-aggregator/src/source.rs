@@ -321,6 +321,7 @@ fn restore(
             return Ok(());
         }
     };
+    let bytes = found.bytes;
     if let Err(e) = m
         .pipeline
         .restore_snapshot(stream, partition, &restart, found)
@@ -330,8 +331,17 @@ fn restore(
         refuse(consumer, m, stream, topic, partition, &why);
         return Ok(());
     }
-    metrics::histogram!(tm::RESTORE_SECONDS, "from" => "snapshot")
-        .record(started.elapsed().as_secs_f64());
+    let took = started.elapsed();
+    metrics::histogram!(tm::RESTORE_SECONDS, "from" => "snapshot").record(took.as_secs_f64());
+    tracing::info!(
+        topic,
+        partition,
+        snapshot,
+        highest = restart.cp.highest_processed,
+        bytes,
+        ms = took.as_millis() as u64,
+        "restored partition from its snapshot"
+    );
     Ok(())
 }
 
