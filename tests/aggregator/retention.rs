@@ -45,7 +45,11 @@ fn long_world(tag: &str) -> World {
         .replace("interval = \"1m\"", "interval = \"6h\"")
         .replace("report_every = \"5m\"", "report_every = \"6h\"")
         .replace("report_every = \"10m\"", "report_every = \"6h\"")
-        .replace("report_every = \"15m\"", "report_every = \"6h\"");
+        .replace("report_every = \"15m\"", "report_every = \"6h\"")
+        // International shipments wait 30 days for their deadline, so a
+        // checkpoint alone needs records from weeks (tens of seconds here)
+        // back.
+        .replace("sla_international = \"72h\"", "sla_international = \"30d\"");
     std::fs::write(world.dir.join("scenario.toml"), scenario).unwrap();
     world
 }
@@ -132,6 +136,7 @@ fn aggregator(world: &World, interval: &str, log: &str) -> (Proc, u16) {
         log,
         &[
             ("TRADEWIND_AGGREGATOR__SNAPSHOT_INTERVAL", interval),
+            ("TRADEWIND_CORE__SLA_INTERNATIONAL", "30d"),
             ("TRADEWIND_AGGREGATOR__LISTEN", &listen),
             ("TRADEWIND_AGGREGATOR__STATS_INTERVAL", "1s"),
         ],
@@ -152,9 +157,13 @@ fn log_starts(world: &World) -> BTreeMap<i32, i64> {
 /// The group's committed logistics offsets and their metadata.
 fn committed(world: &World) -> BTreeMap<i32, (i64, String)> {
     let cfg = kafka(world);
+    // `read_uncommitted`: the offsets last committed, without waiting for
+    // a transaction the killed member left open (a `read_committed` fetch
+    // waits for it to end, up to the transaction timeout).
     let consumer: BaseConsumer = cfg
         .consumer_config()
         .set("group.id", &world.group)
+        .set("isolation.level", "read_uncommitted")
         .create()
         .unwrap();
     let topic = cfg.topic(Stream::Logistics);

@@ -8,6 +8,8 @@
 //! One module per stage of the data path, in the order a record meets
 //! them:
 //! - [`source`]: the consumer, its poll loop and rebalances;
+//! - [`restore`]: a newly assigned partition restored from its snapshot or
+//!   checkpoint, or refused;
 //! - [`decode`] (with [`validate`]): bytes to events, or a rejection;
 //! - [`engines`]: the three metric engines and FX behind one `Stream`
 //!   dispatch;
@@ -36,6 +38,7 @@ pub mod http;
 pub mod lag;
 pub mod pipeline;
 mod quiet;
+pub mod restore;
 pub mod settings;
 pub mod source;
 pub mod state;
