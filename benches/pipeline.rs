@@ -17,31 +17,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tradewind_kafka::{admin, KafkaConfig};
 
-const EXE: &str = env!("CARGO_BIN_EXE_tradewind");
-
-fn brokers() -> String {
-    std::env::var("TRADEWIND_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn tw(prefix: &str, db: &str, group: &str) -> Command {
-    let mut c = Command::new(EXE);
-    c.args(["--topic-prefix", prefix, "--database", db])
-        .env("TRADEWIND_AGGREGATOR__GROUP_ID", group)
-        .env("TRADEWIND_AGGREGATOR__LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info,rdkafka=warn");
-    c
-}
-
-fn run_ok(mut c: Command) -> String {
-    let out = c.output().expect("tradewind runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{brokers, records_in, run_ok, tw};
 
 /// Reads every record of the four stream topics from the beginning.
 fn raw_consume(prefix: &str, expected: i64) -> f64 {
@@ -73,19 +51,6 @@ fn raw_consume(prefix: &str, expected: i64) -> f64 {
         }
     }
     started.elapsed().as_secs_f64()
-}
-
-fn records_in(prefix: &str) -> i64 {
-    let k = KafkaConfig {
-        brokers: brokers(),
-        topic_prefix: prefix.into(),
-        ..KafkaConfig::default()
-    };
-    k.stream_topics()
-        .iter()
-        .flat_map(|t| admin::topic_offsets(&k, t).expect("offsets"))
-        .map(|p| p.high - p.low)
-        .sum()
 }
 
 fn fx_records(prefix: &str) -> i64 {

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use tradewind_core::{CoreConfig, Engine, SourceMeta};
-use tradewind_kafka::{admin, KafkaConfig};
-use tradewind_proto::{LogisticsEvent, Milestone, Stream};
+use tradewind_proto::{LogisticsEvent, Milestone};
 
-const EXE: &str = env!("CARGO_BIN_EXE_tradewind");
+#[path = "common/mod.rs"]
+mod common;
+use common::{records_in, run_ok};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -79,42 +80,11 @@ fn core(entities: u64) {
     );
 }
 
-fn brokers() -> String {
-    std::env::var("TRADEWIND_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
+/// `tradewind` as the one bench member (`bench`).
 fn tw(prefix: &str, db: &str, group: &str) -> Command {
-    let mut c = Command::new(EXE);
-    c.args(["--topic-prefix", prefix, "--database", db])
-        .env("TRADEWIND_AGGREGATOR__GROUP_ID", group)
-        .env("TRADEWIND_AGGREGATOR__LISTEN", "127.0.0.1:0")
-        .env("TRADEWIND_AGGREGATOR__INSTANCE_ID", "bench")
-        .env("RUST_LOG", "info,rdkafka=warn");
+    let mut c = common::tw(prefix, db, group);
+    c.env("TRADEWIND_AGGREGATOR__INSTANCE_ID", "bench");
     c
-}
-
-fn run_ok(mut c: Command) -> String {
-    let out = c.output().expect("tradewind runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
-
-fn records_in(prefix: &str) -> i64 {
-    let k = KafkaConfig {
-        brokers: brokers(),
-        topic_prefix: prefix.into(),
-        ..KafkaConfig::default()
-    };
-    Stream::ALL
-        .iter()
-        .flat_map(|s| admin::topic_offsets(&k, &k.topic(*s)).expect("offsets"))
-        .map(|p| p.high - p.low)
-        .sum()
 }
 
 /// Runs one member until it has been idle for `idle`; returns the wall

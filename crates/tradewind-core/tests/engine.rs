@@ -355,58 +355,24 @@ fn run<F: Family>(
 /// replays from the restart offsets up to its cut (a global event index,
 /// possibly before the previous life's: a crash during replay), flushes,
 /// checkpoints and "crashes". The last life runs to the end.
-fn crash_and_replay<F: Family>(
+///
+/// A life given a snapshot point also snapshots every partition there
+/// (after a flush, with the checkpoint committed beside it, as the
+/// aggregator does), and a later life restores from the newest snapshot
+/// whenever it starts later than the checkpoint's restart offset. The
+/// snapshot goes through its prost encoding.
+fn crash_and_replay<F: Family + Persist>(
     cfg: &CoreConfig,
     make: impl Fn() -> F,
     events: &[In<F::Event>],
-    cuts: &[usize],
-) -> Final<F> {
-    let mut fin = Final::default();
-    let mut checkpoints: BTreeMap<i32, Checkpoint> = BTreeMap::new();
-    let lives = cuts.iter().copied().map(Some).chain([None]);
-    for cut in lives {
-        let mut engine = Engine::new(cfg, make()).unwrap();
-        for (p, cp) in &checkpoints {
-            engine.restore(*p, &Checkpoint::from_metadata(&cp.to_metadata()).unwrap());
-        }
-        for e in &events[..cut.unwrap_or(events.len())] {
-            let start = checkpoints
-                .get(&e.partition)
-                .map(|c| c.restart_offset)
-                .unwrap_or(0);
-            if e.offset >= start {
-                engine.process(meta(e), &e.event);
-                fin.absorb(engine.take_output());
-            }
-        }
-        engine.flush();
-        fin.absorb(engine.take_output());
-        for p in 0..2 {
-            if let Some(c) = engine.checkpoint(p) {
-                checkpoints.insert(p, c);
-            }
-        }
-    }
-    fin
-}
-
-/// As [`crash_and_replay`], but each life also takes a snapshot of every
-/// partition at its own random point (after a flush, with the checkpoint
-/// committed beside it, as the aggregator does), and a life restores from
-/// the newest snapshot whenever it starts later than the checkpoint's
-/// restart offset. The snapshot goes through its prost encoding.
-fn crash_and_replay_with_snapshots<F: Family + Persist>(
-    cfg: &CoreConfig,
-    make: impl Fn() -> F,
-    events: &[In<F::Event>],
-    cuts: &[(usize, usize)],
+    cuts: &[(usize, Option<usize>)],
 ) -> Final<F> {
     let mut fin = Final::default();
     let mut checkpoints: BTreeMap<i32, Checkpoint> = BTreeMap::new();
     let mut snapshots: BTreeMap<i32, Vec<u8>> = BTreeMap::new();
     let lives = cuts
         .iter()
-        .map(|(cut, snap)| (Some(*cut), Some(*snap)))
+        .map(|(cut, snap)| (Some(*cut), *snap))
         .chain([(None, None)]);
     for (cut, snap_at) in lives {
         let mut engine = Engine::new(cfg, make()).unwrap();
@@ -488,30 +454,28 @@ fn check_family<F: Family + Persist>(
         .iter()
         .map(|c| ((events.len() as f64) * c) as usize)
         .collect();
+    let plain: Vec<(usize, Option<usize>)> = cuts.iter().map(|c| (*c, None)).collect();
     assert_same(
-        &crash_and_replay(&config(slide), &make, events, &cuts),
+        &crash_and_replay(&config(slide), &make, events, &plain),
         &whole,
     );
     // One snapshot per life, at a point of its own (past the life's cut:
     // no snapshot in that life).
-    let snap_cuts: Vec<(usize, usize)> = cuts
+    let snap_cuts: Vec<(usize, Option<usize>)> = cuts
         .iter()
         .zip(snaps.iter().cycle())
-        .map(|(c, s)| (*c, ((events.len() as f64) * s) as usize))
+        .map(|(c, s)| (*c, Some(((events.len() as f64) * s) as usize)))
         .collect();
     assert_same(
-        &crash_and_replay_with_snapshots(&config(slide), &make, events, &snap_cuts),
+        &crash_and_replay(&config(slide), &make, events, &snap_cuts),
         &whole,
     );
     // With identities forgotten as soon as allowed, a crash and replay
     // still repeats every decision of an uninterrupted run.
     let short = forgetful(slide);
     let whole = run(&short, make(), events, flushes);
-    assert_same(&crash_and_replay(&short, &make, events, &cuts), &whole);
-    assert_same(
-        &crash_and_replay_with_snapshots(&short, make, events, &snap_cuts),
-        &whole,
-    );
+    assert_same(&crash_and_replay(&short, &make, events, &plain), &whole);
+    assert_same(&crash_and_replay(&short, make, events, &snap_cuts), &whole);
 }
 
 /// Shipments: a few ids per partition, each with a fixed creation time and
