@@ -246,9 +246,7 @@ fn finish(
     bytes: u64,
     started: Instant,
 ) -> Result<(Generator, RunStats)> {
-    producer
-        .flush(Duration::from_secs(120))
-        .context("flushing the producer")?;
+    producer.flush_all().context("flushing the producer")?;
     let elapsed = started.elapsed();
     Ok((
         generator,

@@ -4,7 +4,7 @@
 //! test never restarts it) and the totals must stay exact.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::common::text;
@@ -98,12 +98,13 @@ impl PrivateKafka {
     pub fn start(&mut self) {
         let log = self.dir.join("log/server.log");
         let _ = std::fs::write(&log, "");
+        let out = std::fs::File::create(self.dir.join("log/stdout.log")).unwrap();
         let child = self
             .java_command()
             .arg("kafka.Kafka")
             .arg(self.dir.join("server.properties"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
             .spawn()
             .expect("the broker starts");
         self.child = Some(child);
@@ -132,6 +133,28 @@ impl PrivateKafka {
         }
     }
 
+    /// Whether the broker process is still there, and the tail of its logs:
+    /// printed when a test fails so a broker that fell over says why.
+    pub fn diagnosis(&mut self) -> String {
+        let state = match self.child.as_mut().map(|c| c.try_wait()) {
+            None => "not running (killed by the test)".to_string(),
+            Some(Ok(None)) => "running".to_string(),
+            Some(Ok(Some(status))) => format!("exited: {status}"),
+            Some(Err(e)) => format!("unknown: {e}"),
+        };
+        let tail = |name: &str| {
+            let text = std::fs::read_to_string(self.dir.join("log").join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(60)..].join("\n")
+        };
+        format!(
+            "private broker {}: {state}\n--- server.log (tail) ---\n{}\n--- stdout.log (tail) ---\n{}",
+            self.brokers(),
+            tail("server.log"),
+            tail("stdout.log")
+        )
+    }
+
     pub fn freeze(&self) {
         signal(self.child.as_ref().unwrap(), "STOP");
     }
@@ -143,6 +166,9 @@ impl PrivateKafka {
 
 impl Drop for PrivateKafka {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.diagnosis());
+        }
         if let Some(c) = self.child.as_mut() {
             let _ = c.kill();
             let _ = c.wait();

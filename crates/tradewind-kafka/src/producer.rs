@@ -45,14 +45,21 @@ impl ProducerContext for DeliveryCounter {
 
 pub struct RecordProducer {
     inner: ThreadedProducer<DeliveryCounter>,
+    /// librdkafka's `message.timeout.ms`: a record not acknowledged within
+    /// it fails with a delivery error.
+    message_timeout: Duration,
 }
 
 impl RecordProducer {
     pub fn new(cfg: &KafkaConfig) -> Result<Self> {
+        let config = cfg.producer_config();
+        let message_timeout = config
+            .get("message.timeout.ms")
+            .and_then(|ms| ms.parse().ok())
+            .map_or(Duration::from_secs(300), Duration::from_millis);
         Ok(Self {
-            inner: cfg
-                .producer_config()
-                .create_with_context(DeliveryCounter::default())?,
+            inner: config.create_with_context(DeliveryCounter::default())?,
+            message_timeout,
         })
     }
 
@@ -82,8 +89,19 @@ impl RecordProducer {
         )
     }
 
-    /// Waits until every queued record is acknowledged or has failed, then
-    /// reports any failure.
+    /// Waits until every queued record is acknowledged or has failed, and
+    /// reports any failure. librdkafka fails a record that is not
+    /// acknowledged within `message.timeout.ms` of its send, so this waits
+    /// no longer than that past the last send (plus a margin for the last
+    /// request): a broker that is away for a while delays the flush, and
+    /// one that stays away ends it with the records' delivery error rather
+    /// than a bare timeout.
+    pub fn flush_all(&self) -> Result<()> {
+        self.flush(self.message_timeout + Duration::from_secs(30))
+    }
+
+    /// Waits up to `timeout` until every queued record is acknowledged or
+    /// has failed, then reports any failure.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
         self.inner.flush(timeout)?;
         let c = self.inner.context();
