@@ -14,11 +14,20 @@
 //!    aggregation (count, captured, failed, refunded, sum, min, max per
 //!    payer, payee, method, channel, currency), with 1 and then 4
 //!    consumers, timed until it holds every record, with ClickHouse's CPU;
-//! 6. both results compared window by window and key by key.
+//! 6. a Kafka Streams application (`benches/peers/kstreams`, exactly-once
+//!    v2, built with Maven when out of date) computing the same aggregation
+//!    from the protobuf topic, timed until its committed output holds every
+//!    record, with the JVM's CPU and the shared broker's;
+//! 7. every result compared with Tradewind's window by window and key by
+//!    key;
+//! 8. latency at a steady load (half the slower of Tradewind and Kafka
+//!    Streams): the Streams app keeps running while `simulate --rate` feeds
+//!    it, and one `tradewind aggregate` on topics of its own gets the same.
 //!
 //!   bash deploy/local/up.sh && cargo bench --bench peers
 //!   PEERS_BENCH_RECORDS=300000 cargo bench --bench peers
-//! It reports numbers; it never fails on speed. It fails if the two sides
+//!   PEERS_BENCH_STREAMS_THREADS=2, PEERS_BENCH_LATENCY_SECS=30 by default
+//! It reports numbers; it never fails on speed. It fails if the sides
 //! disagree.
 
 use std::collections::BTreeMap;
@@ -33,6 +42,9 @@ use tradewind_kafka::{admin, KafkaConfig};
 use tradewind_proto::{
     label_of, Country, Currency, Payment, PaymentChannel, PaymentMethod, Stream,
 };
+
+#[path = "peers/streams.rs"]
+mod streams;
 
 const EXE: &str = env!("CARGO_BIN_EXE_tradewind");
 
@@ -289,15 +301,56 @@ fn tradewind_cells(db: &str) -> Cells {
         .collect()
 }
 
+/// The bench's scenario: payments only, nothing a side may reject or
+/// count differently.
+const SCENARIO: [&str; 12] = [
+    "--set",
+    "mix.shipments=0",
+    "--set",
+    "iot.fleet_scale=0.001",
+    "--set",
+    "disorder.duplicate_rate=0",
+    "--set",
+    "disorder.poison_rate=0",
+    "--set",
+    "disorder.late_rate=0",
+    "--set",
+    "disorder.clock_ahead_device_rate=0",
+];
+
+/// `simulate` at a steady `rate` records/s for `secs` into `prefix`.
+fn steady(prefix: &str, rate: u64, secs: u64) -> std::process::Child {
+    Command::new(EXE)
+        .args(["--topic-prefix", prefix, "simulate", "--start", "now-6d"])
+        .args([
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &format!("{secs}s"),
+        ])
+        .args(SCENARIO)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         println!("peers: bench");
         return;
     }
-    let records: u64 = std::env::var("PEERS_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let records: u64 = env_or("PEERS_BENCH_RECORDS", 1_000_000);
+    let threads: u32 = env_or("PEERS_BENCH_STREAMS_THREADS", 2);
+    let latency_secs: u64 = env_or("PEERS_BENCH_LATENCY_SECS", 30);
+    streams::jar();
     let name = format!("bench_peers_{}", std::process::id());
     let prefix = format!("{name}.");
     let k = kafka(&prefix);
@@ -315,19 +368,7 @@ fn main() {
             &records.to_string(),
         ])
         .args(["--start", &format!("now-{days_back}d")])
-        .args(["--set", "mix.shipments=0", "--set", "iot.fleet_scale=0.001"])
-        .args([
-            "--set",
-            "disorder.duplicate_rate=0",
-            "--set",
-            "disorder.poison_rate=0",
-        ])
-        .args([
-            "--set",
-            "disorder.late_rate=0",
-            "--set",
-            "disorder.clock_ahead_device_rate=0",
-        ])
+        .args(SCENARIO)
         .output()
         .unwrap();
     assert!(
@@ -355,6 +396,8 @@ fn main() {
         .sum();
     let ch_pid = clickhouse_pid();
     let ch0 = cpu_secs(ch_pid);
+    let broker = streams::kafka_pid();
+    let broker0 = broker.map_or(0.0, streams::cpu_tree_secs);
     let started = Instant::now();
     let mut agg = Command::new(EXE)
         .args(["--topic-prefix", &prefix, "--database", &db, "aggregate"])
@@ -389,6 +432,7 @@ fn main() {
     }
     let tw_secs = started.elapsed().as_secs_f64();
     let tw_ch_cpu = cpu_secs(ch_pid) - ch0;
+    let tw_broker_cpu = broker.map_or(0.0, streams::cpu_tree_secs) - broker0;
     let _ = Command::new("kill")
         .args(["-TERM", &agg.id().to_string()])
         .status();
@@ -413,11 +457,40 @@ fn main() {
         );
     }
     println!(
-        "results equal: {} (window, key) cells, on both peer runs",
+        "results equal: {} (window, key) cells, on both ClickHouse peer runs",
+        ours.len()
+    );
+
+    // Kafka Streams: until its committed output counts every record; it
+    // keeps running for the latency run.
+    let mut ks = streams::Peer::start(&k, &payments, threads);
+    let ks_run = ks.catch_up(total);
+    let theirs = ks.cells();
+    let differ = ours
+        .iter()
+        .filter(|(k, v)| theirs.get(*k) != Some(*v))
+        .count()
+        + theirs.keys().filter(|k| !ours.contains_key(*k)).count();
+    assert_eq!(
+        differ,
+        0,
+        "{differ} of {} cells differ from the Kafka Streams peer",
+        ours.len()
+    );
+    println!(
+        "results equal: {} (window, key) cells, Kafka Streams peer",
         ours.len()
     );
 
     let rate = |secs: f64| total as f64 / secs;
+    let load = (rate(tw_secs).min(rate(ks_run.secs)) / 2.0).round() as u64;
+    println!("latency at a steady {load} records/s for {latency_secs} s");
+    let ks_lat = ks.latency(load, latency_secs, |r, s| steady(&prefix, r, s));
+    drop(ks);
+    let tw_lat =
+        streams::tradewind_latency(EXE, &format!("{name}_lat."), load, latency_secs, |r, s| {
+            steady(&format!("{name}_lat."), r, s)
+        });
     println!(
         "\n{:<52} {:>10} {:>12} {:>14}",
         "what", "seconds", "payments/s", "per CPU-second"
@@ -451,7 +524,43 @@ fn main() {
         total as f64 / p4_cpu
     );
     println!(
-        "\nratios: Tradewind / peer(1) = {:.2}x, Tradewind / peer(4) = {:.2}x, Tradewind / raw = {:.0}%; \
+        "{:<52} {:>10.2} {:>12.0} {:>14.0}",
+        format!("Kafka Streams, exactly-once v2, {threads} thread(s)"),
+        ks_run.secs,
+        rate(ks_run.secs),
+        total as f64 / ks_run.cpu
+    );
+    let lat = |l: &Option<streams::Latency>| {
+        l.as_ref().map_or("no latency line".to_string(), |l| {
+            format!(
+                "p50 {} ms, p99 {} ms, max {} ms ({} records, {:.0}/s)",
+                l.p50,
+                l.p99,
+                l.max,
+                l.records,
+                l.records as f64 / latency_secs as f64
+            )
+        })
+    };
+    println!(
+        "\nlatency at {load} records/s for {latency_secs} s, from Kafka record time:\n  \
+         tradewind aggregate (to ClickHouse ack): {}\n  \
+         Kafka Streams (to the bench reading the committed update): {}",
+        lat(&tw_lat),
+        lat(&Some(ks_lat))
+    );
+    println!(
+        "\nKafka Streams: Tradewind / Streams = {:.2}x; CPU: JVM {:.1} s, broker {:.1} s \
+         (Tradewind's run: broker {tw_broker_cpu:.1} s); payments per CPU-second with the broker: \
+         Tradewind {:.0}, Streams {:.0}",
+        ks_run.secs / tw_secs,
+        ks_run.cpu,
+        ks_run.broker_cpu,
+        total as f64 / (tw_cpu + tw_ch_cpu + tw_broker_cpu),
+        total as f64 / (ks_run.cpu + ks_run.broker_cpu)
+    );
+    println!(
+        "ratios: Tradewind / peer(1) = {:.2}x, Tradewind / peer(4) = {:.2}x, Tradewind / raw = {:.0}%; \
          CPU: Tradewind {tw_cpu:.1} s + its ClickHouse {tw_ch_cpu:.1} s, peer(1) {p1_cpu:.1} s, peer(4) {p4_cpu:.1} s",
         p1_secs / tw_secs,
         p4_secs / tw_secs,

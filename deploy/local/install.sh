@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the no-Docker stack and the Rust build need on Debian/Ubuntu:
-# Java 17 + Maven (to fetch the Kafka broker jars), Debian's clickhouse-server,
+# Java 17 (a JDK: the peers bench compiles its Kafka Streams peer) + Maven (to
+# fetch the Kafka broker jars), Debian's clickhouse-server,
 # openssl (for the stack's test certificates, deploy/local/tls.sh), and the C
 # toolchain and OpenSSL headers that librdkafka's build uses. Idempotent:
 # installs only what is missing. Rust itself comes from rustup and is only
@@ -12,13 +13,13 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 need=()
-for pkg in clickhouse-server clickhouse-client openjdk-17-jre-headless maven \
+for pkg in clickhouse-server clickhouse-client openjdk-17-jdk-headless maven \
            build-essential pkg-config zlib1g-dev libssl-dev openssl curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # A machine may already carry a JDK 17 that is not Debian's package.
-if command -v java >/dev/null 2>&1 && java -version 2>&1 | grep -qE 'version "(1[7-9]|2[0-9])'; then
-  need=("${need[@]/openjdk-17-jre-headless}")
+if command -v javac >/dev/null 2>&1 && javac -version 2>&1 | grep -qE 'javac (1[7-9]|2[0-9])'; then
+  need=("${need[@]/openjdk-17-jdk-headless}")
 fi
 command -v mvn >/dev/null 2>&1 && need=("${need[@]/maven}")
 need=($(printf '%s\n' "${need[@]}" | grep -v '^$' || true))
