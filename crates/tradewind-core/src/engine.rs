@@ -43,13 +43,13 @@
 //! final at the checkpoint, re-emits kept windows with identical content,
 //! and emits no rejection for an offset at or below the highest processed.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
 
+use crate::cells::Cells;
 use crate::config::{CoreConfig, Timing};
 use crate::dedup::Dedup;
 use crate::family::Family;
+use crate::hash::Fixed;
 use crate::ledger::{Booking, OpenLedger};
 pub use crate::output::{Checkpoint, LedgerRow, Output, Reason, Rejection, SourceMeta, WindowRow};
 use crate::timers::Timers;
@@ -66,14 +66,11 @@ pub(crate) struct WindowState<A> {
     pub(crate) dirty: bool,
 }
 
-/// A fixed hasher, so iteration (and so emission) order is the same in
-/// every run for the same input.
-pub(crate) type Keyed<K, A> = HashMap<K, WindowState<A>, BuildHasherDefault<DefaultHasher>>;
-
 pub(crate) struct Partition<F: Family> {
     pub(crate) frontier: i64,
-    /// Windows by start, then by key.
-    pub(crate) windows: BTreeMap<i64, Keyed<F::Key, F::Agg>>,
+    /// Windows by start, then by key (in arrival order, so emission order
+    /// is the same in every run for the same input).
+    pub(crate) windows: BTreeMap<i64, Cells<F::Key, F::Agg>>,
     pub(crate) timers: Timers<F::Timer>,
     /// Watermark up to which windows have been closed.
     pub(crate) closed_wm: i64,
@@ -124,7 +121,7 @@ struct At {
 pub struct Engine<F: Family> {
     pub(crate) t: Timing,
     family: F,
-    pub(crate) parts: HashMap<i32, Partition<F>>,
+    pub(crate) parts: HashMap<i32, Partition<F>, Fixed>,
     out: Output<F::Key, F::Agg>,
 }
 
@@ -133,7 +130,7 @@ impl<F: Family> Engine<F> {
         Ok(Self {
             t: cfg.timing()?,
             family,
-            parts: HashMap::new(),
+            parts: HashMap::default(),
             out: Output::default(),
         })
     }
@@ -322,7 +319,7 @@ impl<F: Family> Engine<F> {
             let start = *entry.key();
             for (key, mut w) in entry
                 .remove()
-                .into_iter()
+                .into_cells()
                 .filter(|(_, w)| !w.closed || w.dirty)
             {
                 emit(start, &key, &mut w);
@@ -428,19 +425,24 @@ fn fold_windows<F: Family>(
         let final_at_checkpoint =
             part.final_watermark != NO_TIME && end + t.lateness <= part.final_watermark;
         if !final_at_checkpoint {
-            let w = part
-                .windows
-                .entry(start)
-                .or_default()
-                .entry(key.clone())
-                .or_insert_with(|| WindowState {
-                    agg: F::Agg::default(),
-                    version: at.offset,
-                    first_offset: at.offset,
-                    frontier_before: at.frontier_before,
-                    closed: false,
-                    dirty: false,
-                });
+            let cells = match part.windows.get_mut(&start) {
+                Some(cells) => cells,
+                None => {
+                    // A new window: room for as many keys as the latest one.
+                    let hint = part.windows.last_key_value().map_or(0, |(_, c)| c.len());
+                    part.windows
+                        .entry(start)
+                        .or_insert(Cells::with_capacity(hint))
+                }
+            };
+            let w = cells.get_or_insert_with(&key, || WindowState {
+                agg: F::Agg::default(),
+                version: at.offset,
+                first_offset: at.offset,
+                frontier_before: at.frontier_before,
+                closed: false,
+                dirty: false,
+            });
             fold(&mut w.agg);
             w.version = at.offset;
             w.dirty = true;

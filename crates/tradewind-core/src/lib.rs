@@ -13,10 +13,12 @@
 //! - [`snapshot`]: a partition's whole state as a prost message, to
 //!   restart from instead of replaying history.
 
+mod cells;
 pub mod config;
 pub mod dedup;
 pub mod engine;
 pub mod family;
+mod hash;
 mod ledger;
 pub use ledger::BEFORE_FIRST_EVENT;
 pub mod output;

@@ -25,11 +25,12 @@
 //! into a window that is not final yet keeps its old anchor held until that
 //! window is final, so the replay fires it again.
 
-use std::collections::hash_map::{DefaultHasher, Entry};
-use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap};
 
 use crate::config::Timing;
+use crate::hash::Fixed;
 use tradewind_proto as pb;
 
 /// How an accepted event changes its entity's timer.
@@ -69,11 +70,12 @@ struct Entity<T> {
 
 pub(crate) struct Timers<T> {
     t: Timing,
-    entities: HashMap<u64, Entity<T>, BuildHasherDefault<DefaultHasher>>,
-    /// (deadline, id) to fire and (expiry, id) to forget; entries made stale
-    /// by `Extend` are skipped when popped.
-    deadlines: BTreeSet<(i64, u64)>,
-    expiries: BTreeSet<(i64, u64)>,
+    entities: HashMap<u64, Entity<T>, Fixed>,
+    /// (deadline, id) to fire and (expiry, id) to forget, earliest first;
+    /// entries made stale by `Extend` are skipped when popped. Deadlines
+    /// and expiries of an entity only grow, so no pair is queued twice.
+    deadlines: BinaryHeap<Reverse<(i64, u64)>>,
+    expiries: BinaryHeap<Reverse<(i64, u64)>>,
 }
 
 impl<T: Clone> Timers<T> {
@@ -81,8 +83,8 @@ impl<T: Clone> Timers<T> {
         Self {
             t,
             entities: HashMap::default(),
-            deadlines: BTreeSet::new(),
-            expiries: BTreeSet::new(),
+            deadlines: BinaryHeap::new(),
+            expiries: BinaryHeap::new(),
         }
     }
 
@@ -124,8 +126,8 @@ impl<T: Clone> Timers<T> {
                         since_anchor: i64::MAX,
                         held: Vec::new(),
                     });
-                    self.deadlines.insert((deadline, id));
-                    self.expiries.insert((expires, id));
+                    self.deadlines.push(Reverse((deadline, id)));
+                    self.expiries.push(Reverse((expires, id)));
                 }
             }
             Entry::Occupied(mut o) => {
@@ -149,9 +151,11 @@ impl<T: Clone> Timers<T> {
                     e.deadline = deadline;
                     e.timer = timer;
                     e.fired = false;
-                    e.expires = expires;
-                    self.deadlines.insert((deadline, id));
-                    self.expiries.insert((expires, id));
+                    self.deadlines.push(Reverse((deadline, id)));
+                    if expires != e.expires {
+                        e.expires = expires;
+                        self.expiries.push(Reverse((expires, id)));
+                    }
                 } else if extend && deadline > wm {
                     // Changes nothing now, but a replay starting after the
                     // anchor would meet it first. (A deadline at or below
@@ -166,11 +170,11 @@ impl<T: Clone> Timers<T> {
     /// deadline order, and forgets entities whose deadline window is final.
     pub(crate) fn due(&mut self, wm: i64) -> Vec<(i64, T)> {
         let mut fired = Vec::new();
-        while let Some(&(deadline, id)) = self.deadlines.first() {
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
             if deadline > wm {
                 break;
             }
-            self.deadlines.pop_first();
+            self.deadlines.pop();
             if let Some(e) = self.entities.get_mut(&id) {
                 if e.deadline == deadline && !e.fired {
                     e.fired = true;
@@ -180,11 +184,11 @@ impl<T: Clone> Timers<T> {
                 }
             }
         }
-        while let Some(&(expires, id)) = self.expiries.first() {
+        while let Some(&Reverse((expires, id))) = self.expiries.peek() {
             if expires > wm {
                 break;
             }
-            self.expiries.pop_first();
+            self.expiries.pop();
             if self.entities.get(&id).is_some_and(|e| e.expires == expires) {
                 self.entities.remove(&id);
             }
@@ -236,9 +240,9 @@ impl<T: Clone> Timers<T> {
         for s in entities {
             let timer = s.timer.map(&decode).transpose()?;
             if !s.fired {
-                timers.deadlines.insert((s.deadline, s.id));
+                timers.deadlines.push(Reverse((s.deadline, s.id)));
             }
-            timers.expiries.insert((s.expires, s.id));
+            timers.expiries.push(Reverse((s.expires, s.id)));
             timers.entities.insert(
                 s.id,
                 Entity {
