@@ -484,7 +484,7 @@ fn main() {
 
     let rate = |secs: f64| total as f64 / secs;
     let load = (rate(tw_secs).min(rate(ks_run.secs)) / 2.0).round() as u64;
-    println!("latency at a steady {load} records/s for {latency_secs} s");
+    println!("latency: `simulate --rate {load}` for {latency_secs} s");
     let ks_lat = ks.latency(load, latency_secs, |r, s| steady(&prefix, r, s));
     drop(ks);
     let tw_lat =
@@ -543,7 +543,7 @@ fn main() {
         })
     };
     println!(
-        "\nlatency at {load} records/s for {latency_secs} s, from Kafka record time:\n  \
+        "\nlatency with `simulate --rate {load}` for {latency_secs} s, from Kafka record time:\n  \
          tradewind aggregate (to ClickHouse ack): {}\n  \
          Kafka Streams (to the bench reading the committed update): {}",
         lat(&tw_lat),
