@@ -23,9 +23,10 @@
 //! a replayed repeat can only touch final windows and final ledger rows,
 //! which the replay skips.
 //!
-//! Memory: per remembered identity one hash-map entry, one heap entry and
-//! one queue entry; `cargo bench --bench core` reports the bytes per
-//! identity.
+//! Memory: per remembered identity one small hash-map entry (identity →
+//! sequence number), one queue entry holding what is remembered, in
+//! arrival order, and one heap entry; `cargo bench --bench core` reports
+//! the bytes per identity.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -74,13 +75,16 @@ struct Seen {
 
 pub(crate) struct Dedup {
     horizon: i64,
-    ids: HashMap<u64, Seen, BuildHasherDefault<IdHasher>>,
+    /// Identity → its sequence number in `seen`.
+    ids: HashMap<u64, u64, BuildHasherDefault<IdHasher>>,
+    /// (id, what is remembered of it) in arrival order, so offsets
+    /// increase; entry `i` has sequence number `base + i`. Entries of
+    /// forgotten identities are dropped once they reach the front.
+    seen: VecDeque<(u64, Seen)>,
+    base: u64,
     /// (time, id), earliest first; an entry whose identity has since moved
     /// to a later time, or is gone, is skipped when it comes up.
     by_time: BinaryHeap<Reverse<(i64, u64)>>,
-    /// (offset, id) in arrival order, so offsets increase; entries of
-    /// forgotten identities are dropped once they reach the front.
-    by_offset: VecDeque<(i64, u64)>,
     /// Forgotten identities whose last repeat's ledger row is still open:
     /// (anchor offset, frontier before it, last repeat).
     held: Vec<(i64, i64, i64)>,
@@ -91,8 +95,9 @@ impl Dedup {
         Self {
             horizon,
             ids: HashMap::default(),
+            seen: VecDeque::new(),
+            base: 0,
             by_time: BinaryHeap::new(),
-            by_offset: VecDeque::new(),
             held: Vec::new(),
         }
     }
@@ -101,9 +106,22 @@ impl Dedup {
         self.ids.len()
     }
 
+    fn slot(&self, seq: u64) -> usize {
+        (seq - self.base) as usize
+    }
+
+    /// Remembers `id` as new (its first event).
+    fn remember(&mut self, id: u64, s: Seen) {
+        self.ids.insert(id, self.base + self.seen.len() as u64);
+        self.by_time.push(Reverse((s.time, id)));
+        self.seen.push_back((id, s));
+    }
+
     /// Whether `id` was seen; remembers it if not.
     pub(crate) fn repeat(&mut self, id: u64, time: i64, offset: i64, frontier_before: i64) -> bool {
-        if let Some(s) = self.ids.get_mut(&id) {
+        if let Some(&seq) = self.ids.get(&id) {
+            let i = self.slot(seq);
+            let s = &mut self.seen[i].1;
             s.last_repeat = offset;
             if time > s.time {
                 s.time = time;
@@ -111,7 +129,7 @@ impl Dedup {
             }
             return true;
         }
-        self.ids.insert(
+        self.remember(
             id,
             Seen {
                 offset,
@@ -120,8 +138,6 @@ impl Dedup {
                 last_repeat: -1,
             },
         );
-        self.by_time.push(Reverse((time, id)));
-        self.by_offset.push_back((offset, id));
         false
     }
 
@@ -133,18 +149,23 @@ impl Dedup {
                 break;
             }
             self.by_time.pop();
-            if self.ids.get(&id).is_some_and(|s| s.time == time) {
-                let s = self.ids.remove(&id).expect("just seen");
+            let Some(&seq) = self.ids.get(&id) else {
+                continue;
+            };
+            let s = &self.seen[self.slot(seq)].1;
+            if s.time == time {
                 if s.last_repeat >= ledger_from {
                     self.held.push((s.offset, s.frontier_before, s.last_repeat));
                 }
+                self.ids.remove(&id);
             }
         }
-        while let Some(&(offset, id)) = self.by_offset.front() {
-            if self.ids.get(&id).is_some_and(|s| s.offset == offset) {
+        while let Some(&(id, _)) = self.seen.front() {
+            if self.ids.get(&id) == Some(&self.base) {
                 break;
             }
-            self.by_offset.pop_front();
+            self.seen.pop_front();
+            self.base += 1;
         }
         self.held.retain(|h| h.2 >= ledger_from);
     }
@@ -152,10 +173,10 @@ impl Dedup {
     /// The lowest offset a replay must start from to rebuild this memory.
     pub(crate) fn anchor(&self) -> Option<(i64, i64)> {
         let remembered = self
-            .by_offset
+            .seen
             .front()
-            .and_then(|(_, id)| self.ids.get(id))
-            .map(|s| (s.offset, s.frontier_before));
+            .filter(|(id, _)| self.ids.get(id) == Some(&self.base))
+            .map(|(_, s)| (s.offset, s.frontier_before));
         let held = self.held.iter().map(|h| (h.0, h.1)).min();
         remembered.into_iter().chain(held).min()
     }
@@ -170,12 +191,15 @@ impl Dedup {
         let mut ids: Vec<pb::SeenId> = self
             .ids
             .iter()
-            .map(|(id, s)| pb::SeenId {
-                id: *id,
-                offset: s.offset,
-                frontier_before: s.frontier_before,
-                time: s.time,
-                last_repeat: s.last_repeat,
+            .map(|(id, seq)| {
+                let s = &self.seen[self.slot(*seq)].1;
+                pb::SeenId {
+                    id: *id,
+                    offset: s.offset,
+                    frontier_before: s.frontier_before,
+                    time: s.time,
+                    last_repeat: s.last_repeat,
+                }
             })
             .collect();
         ids.sort_unstable_by_key(|s| (s.offset, s.id));
@@ -190,9 +214,7 @@ impl Dedup {
         let mut ids = s.ids.clone();
         ids.sort_unstable_by_key(|s| (s.offset, s.id));
         for s in ids {
-            d.by_time.push(Reverse((s.time, s.id)));
-            d.by_offset.push_back((s.offset, s.id));
-            d.ids.insert(
+            d.remember(
                 s.id,
                 Seen {
                     offset: s.offset,

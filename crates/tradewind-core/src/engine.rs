@@ -146,9 +146,15 @@ impl<F: Family> Engine<F> {
         !(self.out.rows.is_empty() && self.out.ledger.is_empty() && self.out.rejections.is_empty())
     }
 
-    /// Drains everything emitted so far.
+    /// Drains everything emitted so far. The next batch starts with room
+    /// for as many rows as this one and a quarter more, so a steady stream
+    /// does not regrow it.
     pub fn take_output(&mut self) -> Output<F::Key, F::Agg> {
-        std::mem::take(&mut self.out)
+        let next = Output {
+            rows: Vec::with_capacity(self.out.rows.len() + self.out.rows.len() / 4),
+            ..Output::default()
+        };
+        std::mem::replace(&mut self.out, next)
     }
 
     /// Windows (one per key) held in memory, over all partitions.
@@ -428,8 +434,10 @@ fn fold_windows<F: Family>(
             let cells = match part.windows.get_mut(&start) {
                 Some(cells) => cells,
                 None => {
-                    // A new window: room for as many keys as the latest one.
+                    // A new window: room for as many keys as the latest
+                    // one, and a quarter more.
                     let hint = part.windows.last_key_value().map_or(0, |(_, c)| c.len());
+                    let hint = hint + hint / 4;
                     part.windows
                         .entry(start)
                         .or_insert(Cells::with_capacity(hint))
