@@ -43,6 +43,8 @@ enum Command {
     Dashboard(cmd::dashboard::DashboardArgs),
     /// Print the effective configuration (defaults, file, env and flags merged).
     Config,
+    /// Capacity test against a running stack: rising rates in steps, the highest sustainable rate, a report with plots.
+    Loadtest(cmd::loadtest::LoadtestArgs),
     /// Exit 0 when a running aggregator (or, with --dashboard, the dashboard) answers ready; for container health checks.
     Health(cmd::health::HealthArgs),
 }
@@ -72,6 +74,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Reconcile => cmd::reconcile::run(&cfg).await,
         Command::Dashboard(args) => cmd::dashboard::run(&cfg, args).await,
         Command::Health(args) => cmd::health::run(&cfg, args),
+        Command::Loadtest(args) => cmd::loadtest::run(&cfg, &cli.config, args).await,
         Command::Config => {
             print!("{}", toml::to_string_pretty(&cfg)?);
             Ok(())

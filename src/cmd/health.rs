@@ -5,7 +5,7 @@
 //! with `--dashboard`, the dashboard's `/health` on `dashboard.listen`.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -40,7 +40,7 @@ pub fn run(cfg: &AppConfig, args: HealthArgs) -> Result<()> {
 }
 
 /// A listen address as a place to connect to: the wildcard means this host.
-fn local(listen: &str) -> String {
+pub(crate) fn local(listen: &str) -> String {
     if let Some(port) = listen.strip_prefix("0.0.0.0:") {
         format!("127.0.0.1:{port}")
     } else if let Some(port) = listen.strip_prefix("[::]:") {
@@ -63,6 +63,17 @@ fn get(url: &str, timeout: Duration) -> Result<(u16, String)> {
         .to_socket_addrs()?
         .next()
         .context("the address does not resolve")?;
+    get_at(addr, authority, path, timeout)
+}
+
+/// One HTTP/1.0 GET of `path` from `addr` (`authority` is the Host
+/// header); returns the status code and the body.
+pub(crate) fn get_at(
+    addr: SocketAddr,
+    authority: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;

@@ -3,6 +3,7 @@
 pub mod aggregate;
 pub mod dashboard;
 pub mod health;
+pub mod loadtest;
 pub mod migrate;
 pub mod reconcile;
 pub mod simulate;

@@ -63,6 +63,12 @@ pub struct SimulateArgs {
     /// (repeatable; dotted keys as in the scenario file).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Payment, order and shipment ids start after this. Give each run into
+    /// the same topics a range of its own (e.g. `--ids-after 1000000000`
+    /// for a second run): within the deduplication horizon the aggregator
+    /// takes a repeated id as a duplicate.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub ids_after: u64,
 }
 
 fn parse_rate(s: &str) -> Result<NonZeroU32, String> {
@@ -123,7 +129,8 @@ pub async fn run(cfg: &AppConfig, args: SimulateArgs) -> Result<()> {
         }
         _ => scenario,
     };
-    let generator = Generator::new(&scenario, seed, start_ms, args.truth.is_some())?;
+    let generator = Generator::new(&scenario, seed, start_ms, args.truth.is_some())?
+        .with_ids_after(args.ids_after);
 
     admin::ensure_topics(&cfg.kafka, &cfg.kafka.all_topics())
         .await

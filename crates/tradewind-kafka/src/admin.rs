@@ -251,6 +251,42 @@ pub fn topic_offsets(cfg: &KafkaConfig, topic: &str) -> Result<Vec<PartitionOffs
     Ok(out)
 }
 
+/// The summed end offsets of a set of topics, read again and again over one
+/// client: how many records have ever been written to them. A load test
+/// reads it every second; the difference between two readings is what
+/// producers wrote in between.
+pub struct TopicHeads {
+    consumer: BaseConsumer<LastComplaint>,
+    partitions: Vec<(String, i32)>,
+    timeout: Duration,
+}
+
+impl TopicHeads {
+    /// Looks up the partitions of `topics` (creating none).
+    pub fn new(cfg: &KafkaConfig, topics: &[String]) -> Result<Self> {
+        let mut partitions = Vec::new();
+        for topic in topics {
+            for p in topic_offsets(cfg, topic)? {
+                partitions.push((topic.clone(), p.partition));
+            }
+        }
+        Ok(Self {
+            consumer: metadata_consumer(cfg)?,
+            partitions,
+            timeout: cfg.connect_timeout,
+        })
+    }
+
+    /// The sum of the high watermarks now.
+    pub fn total(&self) -> Result<i64> {
+        let mut sum = 0;
+        for (topic, partition) in &self.partitions {
+            sum += watermarks_with_retry(&self.consumer, topic, *partition, self.timeout)?.1;
+        }
+        Ok(sum)
+    }
+}
+
 /// Right after a topic is created its partitions may still be electing a
 /// leader; such transient errors are retried until `timeout`.
 fn watermarks_with_retry(

@@ -209,6 +209,14 @@ impl Generator {
         Ok(g)
     }
 
+    /// Payment, order and shipment ids start after `after` (by default
+    /// after 1). Runs into the same topics need ranges of their own, or the
+    /// aggregator's deduplication takes a later run's events as repeats.
+    pub fn with_ids_after(mut self, after: u64) -> Self {
+        self.next_id = after.max(1);
+        self
+    }
+
     /// Per-topic counts of everything produced so far.
     pub fn topic_stats(&self) -> std::collections::BTreeMap<String, TopicTruth> {
         self.truth.topics()

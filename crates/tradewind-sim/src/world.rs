@@ -272,7 +272,8 @@ fn build_fleets(
         fleets.push(FleetModel {
             kind: f.kind.0,
             country: f.country.0,
-            report_ms: (f.report_every.as_millis() as i64).max(1000),
+            report_ms: ((f.report_every.as_millis() as f64 / s.iot.report_speedup) as i64)
+                .max(1000),
             temperature: (f.temperature[0], f.temperature[1]),
             band_centi: f
                 .temperature_band

@@ -160,6 +160,10 @@ pub struct IotConfig {
     /// so a scenario can grow or shrink the IoT load without editing fleets.
     #[serde(default = "one")]
     pub fleet_scale: f64,
+    /// Divides every fleet's `report_every` (never below one second): more
+    /// readings from the same devices.
+    #[serde(default = "one")]
+    pub report_speedup: f64,
     /// Share of devices that fall silent for a while.
     pub silent_device_rate: f64,
     pub silence: DurationRange,
@@ -258,12 +262,25 @@ fn one() -> f64 {
 
 impl Scenario {
     /// The same economy at `factor` times the volume: commerce events per
-    /// second and every fleet's size are multiplied, so the mix, the
-    /// daily cycle and each device's reporting interval stay as they are.
+    /// second are multiplied, so the mix and the daily cycle stay as they
+    /// are. Below ×1 every fleet shrinks and each device keeps its
+    /// reporting interval. Above ×1, IoT grows first by reporting faster
+    /// (`iot.report_speedup`, down to one reading a second per device),
+    /// then by more devices: a high real-time rate would otherwise need
+    /// millions of simulated devices in memory.
     pub fn scaled(&self, factor: f64) -> Self {
         let mut s = self.clone();
         s.clock.events_per_second *= factor;
-        s.iot.fleet_scale *= factor;
+        let room = self
+            .iot
+            .fleets
+            .iter()
+            .map(|f| f.report_every.as_secs_f64() / self.iot.report_speedup)
+            .fold(f64::INFINITY, f64::min)
+            .max(1.0);
+        let faster = if factor > 1.0 { factor.min(room) } else { 1.0 };
+        s.iot.report_speedup *= faster;
+        s.iot.fleet_scale *= factor / faster;
         s
     }
 

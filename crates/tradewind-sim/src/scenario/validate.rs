@@ -36,6 +36,7 @@ impl Scenario {
         positive("clock.events_per_second", self.clock.events_per_second)?;
         crate::clock::parse_start(&self.clock.start, 0)?;
         positive("iot.fleet_scale", self.iot.fleet_scale)?;
+        positive("iot.report_speedup", self.iot.report_speedup)?;
         if self.fx.interval.is_zero() || self.truth.window.is_zero() {
             return bad("fx.interval and truth.window must be above 0".into());
         }
