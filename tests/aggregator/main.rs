@@ -12,6 +12,7 @@ mod browser;
 mod common;
 mod crashes;
 mod healing;
+mod loadtest;
 mod ops;
 mod outage;
 mod retention;

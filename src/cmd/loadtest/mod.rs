@@ -88,6 +88,7 @@ struct Run<'a> {
     args: &'a LoadtestArgs,
     members: Members,
     heads: TopicHeads,
+    stack: procs::Stack,
     stop: CancellationToken,
     bar: ProgressBar,
 }
@@ -99,12 +100,29 @@ pub async fn run(cfg: &AppConfig, flags: &ConfigFlags, args: LoadtestArgs) -> Re
     } else {
         args.metrics.clone()
     };
+    let stack = procs::Stack {
+        ports: vec![
+            (
+                "aggregator",
+                metrics.iter().filter_map(|m| port_of(m)).collect(),
+            ),
+            (
+                "kafka",
+                cfg.kafka.brokers.split(',').filter_map(port_of).collect(),
+            ),
+            (
+                "clickhouse",
+                url_port(&cfg.clickhouse.url).into_iter().collect(),
+            ),
+        ],
+        simulator: None,
+    };
     let flags = flags.clone();
     let kafka = cfg.kafka.clone();
     tokio::task::spawn_blocking(move || {
         let heads = TopicHeads::new(&kafka, &kafka.stream_topics())
             .context("reading the source topics' end offsets (run `tradewind topics` first?)")?;
-        run_blocking(&flags, &args, metrics, heads, stop)
+        run_blocking(&flags, &args, metrics, heads, stack, stop)
     })
     .await
     .context("load test thread")?
@@ -115,6 +133,7 @@ fn run_blocking(
     args: &LoadtestArgs,
     metrics: Vec<String>,
     heads: TopicHeads,
+    stack: procs::Stack,
     stop: CancellationToken,
 ) -> Result<()> {
     if args.steps.is_empty() || args.steps.iter().any(|p| p.is_nan() || *p <= 0.0) {
@@ -133,6 +152,7 @@ fn run_blocking(
         args,
         members,
         heads,
+        stack,
         stop,
         bar,
     };
@@ -372,6 +392,10 @@ impl Run<'_> {
     ) -> Result<Vec<Sample>> {
         let started = Instant::now();
         let mut samples = Vec::new();
+        let stack = procs::Stack {
+            simulator: Some(child.id()),
+            ..self.stack.clone()
+        };
         if !message.is_empty() {
             self.bar.set_message(message.to_string());
         }
@@ -382,7 +406,7 @@ impl Run<'_> {
                 t: started.elapsed().as_secs_f64(),
                 reading,
                 produced,
-                procs: procs::sample(),
+                procs: procs::sample(&stack),
             });
             progress(&samples);
             if child.try_wait()?.is_some() {
@@ -433,6 +457,22 @@ fn parse_total(line: &str) -> Option<(u64, f64)> {
     ))
 }
 
+/// The port of `host:port` (a scheme in front is ignored).
+fn port_of(addr: &str) -> Option<u16> {
+    addr.trim().rsplit(':').next()?.parse().ok()
+}
+
+/// The port of an `http://` or `https://` URL, or the scheme's default.
+fn url_port(url: &str) -> Option<u16> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    match authority.rsplit_once(':') {
+        Some((_, port)) if !port.ends_with(']') => port.parse().ok(),
+        _ if scheme == "https" => Some(443),
+        _ => Some(80),
+    }
+}
+
 /// Now, as RFC 3339 in UTC.
 fn chrono_now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -451,5 +491,17 @@ mod tests {
             Some((120_000, 30.012))
         );
         assert_eq!(parse_total("payments 5 6"), None);
+    }
+
+    #[test]
+    fn ports_come_from_addresses_and_urls() {
+        use super::{port_of, url_port};
+        assert_eq!(port_of("aggregator:9464"), Some(9464));
+        assert_eq!(port_of(" SASL_SSL://kafka:9095"), Some(9095));
+        assert_eq!(port_of("kafka"), None);
+        assert_eq!(url_port("http://127.0.0.1:8123"), Some(8123));
+        assert_eq!(url_port("https://ch.example/db"), Some(443));
+        assert_eq!(url_port("http://[::1]:8123/"), Some(8123));
+        assert_eq!(url_port("http://[::1]/"), Some(80));
     }
 }

@@ -1,7 +1,11 @@
 //! CPU time and resident memory of the stack's processes, read from
-//! `/proc`: every `tradewind aggregate` member, the load test's own
+//! `/proc`: the `tradewind aggregate` members, the load test's own
 //! simulator, the Kafka broker (`java … kafka.Kafka`) and the ClickHouse
-//! server. Under docker compose the load test runs in the host's PID
+//! server. A process counts when its command line says what it is and it
+//! listens on a port the load test talks to for that part (a member's
+//! metrics port, a broker's port, ClickHouse's HTTP port), read in the
+//! process's own network namespace; so other stacks on the same host are
+//! left out. Under docker compose the load test runs in the host's PID
 //! namespace (`pid: host`), so the containers' processes are seen too.
 //! CPU time is in clock ticks of 1/100 s, Linux's `USER_HZ` on every
 //! architecture Tradewind builds for.
@@ -30,24 +34,50 @@ pub struct ProcUsage {
     pub rss_max_bytes: u64,
 }
 
+/// The parts of the stack under test: the ports each part listens on, and
+/// the simulator the load test is running now.
+#[derive(Debug, Clone, Default)]
+pub struct Stack {
+    pub ports: Vec<(&'static str, Vec<u16>)>,
+    pub simulator: Option<u32>,
+}
+
+impl Stack {
+    fn owns(&self, pid: u32, role: &str) -> bool {
+        if role == "simulator" {
+            return self.simulator == Some(pid);
+        }
+        let ports: Vec<u16> = self
+            .ports
+            .iter()
+            .filter(|(r, _)| *r == role)
+            .flat_map(|(_, p)| p.iter().copied())
+            .collect();
+        !ports.is_empty() && listens_on(pid, &ports)
+    }
+}
+
 /// The stack's processes now.
-pub fn sample() -> Vec<ProcSample> {
+pub fn sample(stack: &Stack) -> Vec<ProcSample> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(read)
+        .filter_map(|pid| read(pid, stack))
         .collect()
 }
 
-fn read(pid: u32) -> Option<ProcSample> {
+fn read(pid: u32, stack: &Stack) -> Option<ProcSample> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<&str> = cmdline
         .split(|&b| b == 0)
         .filter_map(|a| std::str::from_utf8(a).ok())
         .collect();
     let role = role(&args)?;
+    if !stack.owns(pid, role) {
+        return None;
+    }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     Some(ProcSample {
@@ -73,6 +103,50 @@ fn role(args: &[&str]) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Whether `pid` listens on one of `ports`: a LISTEN socket on the port in
+/// the process's network namespace that is one of its open files. Where
+/// its open files cannot be read (another user's process in a container),
+/// a listener in its namespace is enough: a container's namespace holds
+/// its own processes only.
+fn listens_on(pid: u32, ports: &[u16]) -> bool {
+    let mut listeners = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) {
+            listeners.extend(listening(&text).filter(|(port, _)| ports.contains(port)));
+        }
+    }
+    if listeners.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return true;
+    };
+    let sockets: Vec<u64> = fds
+        .flatten()
+        .filter_map(|fd| {
+            let link = std::fs::read_link(fd.path()).ok()?;
+            let link = link.to_str()?;
+            link.strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    listeners.iter().any(|(_, inode)| sockets.contains(inode))
+}
+
+/// `(port, inode)` of every LISTEN socket in a `/proc/net/tcp` table.
+fn listening(table: &str) -> impl Iterator<Item = (u16, u64)> + '_ {
+    table.lines().skip(1).filter_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.get(3) != Some(&"0A") {
+            return None;
+        }
+        let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+        Some((port, f.get(9)?.parse().ok()?))
+    })
 }
 
 /// utime + stime: fields 14 and 15 of `/proc/<pid>/stat`, counted after
@@ -158,6 +232,28 @@ mod tests {
         assert_eq!(role(&["/usr/bin/clickhouse", "client"]), None);
         assert_eq!(role(&["tradewind", "loadtest"]), None);
         assert_eq!(role(&[]), None);
+    }
+
+    #[test]
+    fn listeners_come_from_the_tcp_table() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:24E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:2384 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1
+";
+        let l: Vec<(u16, u64)> = listening(table).collect();
+        assert_eq!(l, vec![(9448, 4242)]);
+    }
+
+    #[test]
+    fn this_test_process_is_no_part_of_any_stack() {
+        let me = std::process::id();
+        let stack = Stack {
+            ports: vec![("aggregator", vec![1])],
+            simulator: Some(me),
+        };
+        assert!(stack.owns(me, "simulator"));
+        assert!(!stack.owns(me, "aggregator"));
+        assert!(!stack.owns(me, "kafka"));
     }
 
     #[test]
