@@ -82,6 +82,7 @@ fn payments() -> impl Strategy<Value = Vec<In<Payment>>> {
 /// Final rows (highest version wins) and ledger rows, checking on the way
 /// that equal versions always carry equal content.
 #[derive(Debug)]
+#[allow(clippy::type_complexity)]
 struct Final<F: Family> {
     rows: BTreeMap<(i64, F::Key, i32), (i64, F::Agg)>,
     ledger: BTreeMap<(i32, i64), LedgerRow>,
