@@ -13,9 +13,7 @@
 
 mod core_input;
 
-use core_input::{
-    bench_config, decode_and_fold, milestones, payments, readings, EVENTS, START,
-};
+use core_input::{bench_config, decode_and_fold, milestones, payments, readings, EVENTS, START};
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use prost::Message;
 use tradewind_core::{CoreConfig, Engine, Family, FxQuotes, PaymentCorridors, SourceMeta};
@@ -45,12 +43,18 @@ where
 
 fn decode_and_aggregate(c: &mut Criterion) {
     let cfg = CoreConfig::default();
-    bench_family(c, "payments_decode_aggregate_10k_keys", &payments(EVENTS), || {
-        PaymentCorridors
-    });
-    bench_family(c, "iot_decode_aggregate_20k_devices", &readings(EVENTS), || {
-        cfg.iot()
-    });
+    bench_family(
+        c,
+        "payments_decode_aggregate_10k_keys",
+        &payments(EVENTS),
+        || PaymentCorridors,
+    );
+    bench_family(
+        c,
+        "iot_decode_aggregate_20k_devices",
+        &readings(EVENTS),
+        || cfg.iot(),
+    );
     bench_family(
         c,
         "logistics_decode_aggregate_50k_shipments",

@@ -38,10 +38,7 @@ fn main() {
         Some(s) if !s.starts_with('-') => vec![s],
         _ => vec!["payments", "iot", "logistics"],
     };
-    let n = args
-        .get(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(EVENTS);
+    let n = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(EVENTS);
     let cfg = CoreConfig::default();
     for stream in streams {
         let rows = match stream {
