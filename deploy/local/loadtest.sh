@@ -2,9 +2,10 @@
 # A capacity test of the local stack in one command: installs what is
 # missing and brings up Kafka and ClickHouse (deploy/local/up.sh), builds
 # the release binary, starts MEMBERS aggregator members (default 1; metrics
-# on 127.0.0.1:9470, 9471, …) on their own topics and database
-# (`loadtest.*`, `loadtest`), runs `tradewind loadtest` against them, and
-# stops the members it started. The report (report.md, report.json, three
+# on 127.0.0.1:9470, 9471, …) on their own topics, database and group
+# (`loadtest.*`, `loadtest`, `loadtest`), runs `tradewind loadtest` against
+# them, and stops the members it started (they run in their own session,
+# so a Ctrl-C stops the load test, which reports, before them). The report (report.md, report.json, three
 # SVG plots) lands in ./loadtest-report/. Extra arguments go to
 # `tradewind loadtest`:
 #   bash deploy/local/loadtest.sh
@@ -21,6 +22,7 @@ tw="$TW_ROOT/target/release/tradewind"
 members="${MEMBERS:-1}"
 export TRADEWIND_KAFKA__TOPIC_PREFIX="${LOADTEST_TOPIC_PREFIX:-loadtest.}"
 export TRADEWIND_CLICKHOUSE__DATABASE="${LOADTEST_DATABASE:-loadtest}"
+export TRADEWIND_AGGREGATOR__GROUP_ID="${LOADTEST_GROUP_ID:-loadtest}"
 
 "$tw" migrate
 "$tw" topics >/dev/null
@@ -40,16 +42,26 @@ for i in $(seq 0 $((members - 1))); do
   TRADEWIND_AGGREGATOR__LISTEN="127.0.0.1:$port" \
   TRADEWIND_AGGREGATOR__INSTANCE_ID="loadtest-$i" \
   TRADEWIND_AGGREGATOR__STATS_INTERVAL="${STATS_INTERVAL:-1s}" \
-    "$tw" aggregate >"$logs/member-$i.log" 2>&1 &
+    setsid "$tw" aggregate >"$logs/member-$i.log" 2>&1 &
   pids+=("$!")
   metrics+=(--metrics "127.0.0.1:$port")
 done
 log "waiting for $members member(s) to be ready (logs in $logs)"
 for i in $(seq 0 $((members - 1))); do
+  ready=0
   for _ in $(seq 1 120); do
-    "$tw" health --url "http://127.0.0.1:$((9470 + i))/ready" >/dev/null 2>&1 && break
+    if "$tw" health --url "http://127.0.0.1:$((9470 + i))/ready" >/dev/null 2>&1; then
+      ready=1
+      break
+    fi
+    kill -0 "${pids[$i]}" 2>/dev/null || break
     sleep 1
   done
+  if [ "$ready" != 1 ]; then
+    log "member $i did not become ready; its log:"
+    tail -n 20 "$logs/member-$i.log" >&2
+    exit 1
+  fi
 done
 log "load test: rising steps until the stack no longer keeps up"
 "$tw" loadtest "${metrics[@]}" "$@"

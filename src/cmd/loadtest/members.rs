@@ -4,8 +4,10 @@
 //! `--scale aggregator=N`. Their `/metrics` are summed into one
 //! [`Reading`]: records read, consumer lag, and the two latency histograms.
 
-use std::net::ToSocketAddrs;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use prometheus_parse::{Scrape, Value};
@@ -85,45 +87,74 @@ impl Buckets {
     }
 }
 
-/// The members' numbers at one moment, summed over every member.
+/// The members' numbers at one moment, summed over every member. Read
+/// counts and histograms are running totals of what the members did since
+/// the load test's first scrape, summed from each member's own increases:
+/// a member that restarts (its counters start again from 0), misses a
+/// scrape or joins later does not make the totals jump.
 #[derive(Debug, Clone)]
 pub struct Reading {
-    pub at: Instant,
-    /// Members that answered.
+    /// Members that answered this time.
     pub members: usize,
     pub consumed: f64,
+    /// Lag of every known member, a silent one's last figure carried
+    /// forward (for up to [`FORGET_AFTER`] scrapes).
     pub lag: f64,
     pub pipeline: Buckets,
     pub end_to_end: Buckets,
 }
 
-impl Reading {
-    fn empty() -> Self {
-        Self {
-            at: Instant::now(),
-            members: 0,
-            consumed: 0.0,
-            lag: 0.0,
-            pipeline: Buckets::default(),
-            end_to_end: Buckets::default(),
-        }
-    }
+/// One member's own figures, as its `/metrics` says.
+#[derive(Debug, Clone, Default)]
+struct Member {
+    consumed: f64,
+    lag: f64,
+    pipeline: Buckets,
+    end_to_end: Buckets,
+    /// Scrapes in a row this member did not answer.
+    missed: u32,
+}
 
-    /// Folds one member's `/metrics` text in.
-    pub fn add_exposition(&mut self, text: &str) -> Result<()> {
+impl Member {
+    fn parse(text: &str) -> Result<Self> {
         let lines = text.lines().map(|l| Ok(l.to_string()));
         let scrape = Scrape::parse(lines).context("parsing /metrics")?;
-        self.members += 1;
+        let mut m = Member::default();
         for s in scrape.samples {
             match (s.metric.as_str(), s.value) {
-                (CONSUMED, Value::Counter(v) | Value::Untyped(v)) => self.consumed += v,
-                (LAG, Value::Gauge(v) | Value::Untyped(v)) => self.lag += v.max(0.0),
-                (PIPELINE, Value::Histogram(b)) => self.pipeline.add(&pairs(&b)),
-                (END_TO_END, Value::Histogram(b)) => self.end_to_end.add(&pairs(&b)),
+                (CONSUMED, Value::Counter(v) | Value::Untyped(v)) => m.consumed += v,
+                (LAG, Value::Gauge(v) | Value::Untyped(v)) => m.lag += v.max(0.0),
+                (PIPELINE, Value::Histogram(b)) => m.pipeline.add(&pairs(&b)),
+                (END_TO_END, Value::Histogram(b)) => m.end_to_end.add(&pairs(&b)),
                 _ => {}
             }
         }
-        Ok(())
+        Ok(m)
+    }
+}
+
+/// A member silent for this many scrapes in a row is forgotten (scaled
+/// down, or moved to another address).
+const FORGET_AFTER: u32 = 10;
+
+/// A counter's increase from `old` to `new`; a drop is a restart, after
+/// which everything counted is new (as Prometheus' `rate` reads resets).
+fn increase(new: f64, old: f64) -> f64 {
+    if new >= old {
+        new - old
+    } else {
+        new
+    }
+}
+
+impl Buckets {
+    /// The observations since `old`, or all of them after a restart.
+    fn increase(&self, old: &Buckets) -> Buckets {
+        if self.count() < old.count() {
+            self.clone()
+        } else {
+            self.since(old)
+        }
     }
 }
 
@@ -131,16 +162,30 @@ fn pairs(b: &[prometheus_parse::HistogramCount]) -> Vec<(f64, f64)> {
     b.iter().map(|h| (h.less_than, h.count)).collect()
 }
 
+/// What the load test has seen of the members so far.
+#[derive(Default)]
+struct Seen {
+    members: HashMap<SocketAddr, Member>,
+    consumed: f64,
+    pipeline: Buckets,
+    end_to_end: Buckets,
+    scraped: bool,
+}
+
 /// The `--metrics` addresses.
 pub struct Members {
     specs: Vec<String>,
+    seen: Mutex<Seen>,
 }
 
 impl Members {
-    /// Checks that every address resolves and at least one member answers.
+    /// Checks that at least one member answers.
     pub fn new(specs: Vec<String>) -> Result<Self> {
-        let m = Self { specs };
-        let r = m.scrape()?;
+        let m = Self {
+            specs,
+            seen: Mutex::new(Seen::default()),
+        };
+        let r = m.scrape();
         if r.members == 0 {
             bail!(
                 "no aggregator answered on {}: start one (`tradewind aggregate`) or pass --metrics HOST:PORT",
@@ -150,29 +195,77 @@ impl Members {
         Ok(m)
     }
 
-    /// Scrapes every member now. A member that does not answer is left
-    /// out of this reading (it may be restarting); an address that does
-    /// not resolve is an error.
-    pub fn scrape(&self) -> Result<Reading> {
-        let mut reading = Reading::empty();
+    /// Every member's address, each once. A name that resolves to several
+    /// loopback addresses (`localhost`: `::1` and `127.0.0.1`) is one
+    /// member, so only its first is kept; a name that does not resolve
+    /// now (every replica restarting) has no member this time.
+    fn addresses(&self) -> BTreeSet<SocketAddr> {
+        let mut out = BTreeSet::new();
         for spec in &self.specs {
-            let addrs = spec
-                .to_socket_addrs()
-                .with_context(|| format!("resolving --metrics {spec}"))?;
-            for addr in addrs {
-                let got =
-                    super::super::health::get_at(addr, spec, "/metrics", Duration::from_secs(3));
-                match got {
-                    Ok((200, body)) => reading.add_exposition(&body)?,
-                    Ok((status, _)) => {
-                        tracing::debug!(%addr, status, "a member's /metrics did not answer 200")
+            match spec.to_socket_addrs() {
+                Ok(addrs) => {
+                    let addrs: Vec<SocketAddr> = addrs.collect();
+                    if addrs.iter().all(|a| a.ip().is_loopback()) {
+                        out.extend(addrs.first().copied());
+                    } else {
+                        out.extend(addrs);
                     }
-                    Err(e) => tracing::debug!(%addr, error = %e, "a member did not answer"),
                 }
+                Err(e) => tracing::debug!(%spec, error = %e, "--metrics does not resolve now"),
             }
         }
-        reading.at = Instant::now();
-        Ok(reading)
+        out
+    }
+
+    /// Scrapes every member now and folds in what each did since its last
+    /// answer. A member that does not answer is left out of this reading.
+    pub fn scrape(&self) -> Reading {
+        let mut got = Vec::new();
+        for addr in self.addresses() {
+            let host = addr.to_string();
+            match super::super::health::get_at(addr, &host, "/metrics", Duration::from_secs(3)) {
+                Ok((200, body)) => match Member::parse(&body) {
+                    Ok(m) => got.push((addr, m)),
+                    Err(e) => tracing::debug!(%addr, error = %e, "unreadable /metrics"),
+                },
+                Ok((status, _)) => tracing::debug!(%addr, status, "/metrics did not answer 200"),
+                Err(e) => tracing::debug!(%addr, error = %e, "a member did not answer"),
+            }
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let answered = got.len();
+        for m in seen.members.values_mut() {
+            m.missed += 1;
+        }
+        for (addr, new) in got {
+            match seen.members.get(&addr).cloned() {
+                Some(old) => {
+                    seen.consumed += increase(new.consumed, old.consumed);
+                    let p = new.pipeline.increase(&old.pipeline);
+                    let e = new.end_to_end.increase(&old.end_to_end);
+                    seen.pipeline.add(&p.0);
+                    seen.end_to_end.add(&e.0);
+                }
+                // A member that joins after the first scrape: all it did
+                // happened during the test.
+                None if seen.scraped => {
+                    seen.consumed += new.consumed;
+                    seen.pipeline.add(&new.pipeline.0);
+                    seen.end_to_end.add(&new.end_to_end.0);
+                }
+                None => {}
+            }
+            seen.members.insert(addr, new);
+        }
+        seen.members.retain(|_, m| m.missed <= FORGET_AFTER);
+        seen.scraped = true;
+        Reading {
+            members: answered,
+            consumed: seen.consumed,
+            lag: seen.members.values().map(|m| m.lag).sum(),
+            pipeline: seen.pipeline.clone(),
+            end_to_end: seen.end_to_end.clone(),
+        }
     }
 }
 
@@ -196,16 +289,24 @@ tradewind_pipeline_latency_seconds_count 100
 ";
 
     #[test]
-    fn members_are_summed() {
-        let mut r = Reading::empty();
-        r.add_exposition(ONE).unwrap();
-        r.add_exposition(ONE).unwrap();
-        assert_eq!(r.members, 2);
-        assert_eq!(r.consumed, 2_000.0);
-        assert_eq!(r.lag, 84.0);
-        assert_eq!(r.pipeline.count(), 200.0);
-        assert_eq!(r.pipeline.0[1], (1.0, 180.0));
-        assert!(r.end_to_end.quantile(0.5).is_none());
+    fn a_members_metrics_are_parsed_and_summed_over_series() {
+        let m = Member::parse(ONE).unwrap();
+        assert_eq!(m.consumed, 1_000.0);
+        assert_eq!(m.lag, 42.0);
+        assert_eq!(m.pipeline.count(), 100.0);
+        assert_eq!(m.pipeline.0[1], (1.0, 90.0));
+        assert!(m.end_to_end.quantile(0.5).is_none());
+    }
+
+    #[test]
+    fn restarts_count_from_zero_not_backwards() {
+        assert_eq!(increase(1_500.0, 1_000.0), 500.0);
+        assert_eq!(increase(200.0, 1_000.0), 200.0);
+        let old = Buckets(vec![(1.0, 50.0), (f64::INFINITY, 60.0)]);
+        let after_restart = Buckets(vec![(1.0, 5.0), (f64::INFINITY, 6.0)]);
+        assert_eq!(after_restart.increase(&old), after_restart);
+        let later = Buckets(vec![(1.0, 70.0), (f64::INFINITY, 90.0)]);
+        assert_eq!(later.increase(&old).count(), 30.0);
     }
 
     #[test]

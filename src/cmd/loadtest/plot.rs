@@ -96,7 +96,7 @@ fn throughput(path: &Path, steps: &[StepResult], best: Option<f64>) -> Plot {
         .build_cartesian_2d(0f64..xm, 0f64..ym)?;
     chart
         .configure_mesh()
-        .x_desc("target rate (records/s)")
+        .x_desc("offered load (records/s)")
         .y_desc("records/s")
         .x_label_formatter(&|v| thousands(*v))
         .y_label_formatter(&|v| thousands(*v))
@@ -111,7 +111,7 @@ fn throughput(path: &Path, steps: &[StepResult], best: Option<f64>) -> Plot {
         ))?
         .label("keeping up (y = x)")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ideal));
-    let at = |f: fn(&StepResult) -> f64| steps.iter().map(|s| (s.target_rate, f(s))).collect();
+    let at = |f: fn(&StepResult) -> f64| steps.iter().map(|s| (s.offered_rate, f(s))).collect();
     series(
         &mut chart,
         at(|s| s.offered_rate),
@@ -142,12 +142,12 @@ fn lag(path: &Path, steps: &[StepResult], best: Option<f64>) -> Plot {
         .build_cartesian_2d(0f64..x_max(steps), 0f64..ym)?;
     chart
         .configure_mesh()
-        .x_desc("target rate (records/s)")
-        .y_desc("records not yet read")
+        .x_desc("offered load (records/s)")
+        .y_desc("records written, not yet through")
         .x_label_formatter(&|v| thousands(*v))
         .y_label_formatter(&|v| thousands(*v))
         .draw()?;
-    let at = |f: fn(&StepResult) -> f64| steps.iter().map(|s| (s.target_rate, f(s))).collect();
+    let at = |f: fn(&StepResult) -> f64| steps.iter().map(|s| (s.offered_rate, f(s))).collect();
     series(
         &mut chart,
         at(|s| s.lag_max),
@@ -184,7 +184,7 @@ fn latency(path: &Path, steps: &[StepResult], best: Option<f64>, target: f64) ->
         .build_cartesian_2d(0f64..x_max(steps), (lo..hi).log_scale())?;
     chart
         .configure_mesh()
-        .x_desc("target rate (records/s)")
+        .x_desc("offered load (records/s)")
         .y_desc("seconds (log scale)")
         .x_label_formatter(&|v| thousands(*v))
         .draw()?;
@@ -202,7 +202,7 @@ fn latency(path: &Path, steps: &[StepResult], best: Option<f64>, target: f64) ->
     for (pick, color, label) in lines {
         let points: Vec<(f64, f64)> = steps
             .iter()
-            .filter_map(|s| pick(s).map(|v| (s.target_rate, v.max(lo))))
+            .filter_map(|s| pick(s).map(|v| (s.offered_rate, v.max(lo))))
             .collect();
         series(&mut chart, points, color, label)?;
     }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::plot::thousands;
-use super::step::{highest_sustainable, Quantiles, StepResult};
+use super::step::{capacity, highest_sustainable, Capacity, Quantiles, StepResult};
 
 /// How the test was run, for the report's header.
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +22,8 @@ pub struct Setup {
     pub p99_target_seconds: f64,
     pub metrics: Vec<String>,
     pub command: String,
+    /// Why the run ended before its last step, if it did.
+    pub stopped: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -47,16 +49,23 @@ pub fn write(dir: &Path, setup: &Setup, steps: &[StepResult]) -> Result<String> 
 
 /// The one-line verdict.
 pub fn verdict(steps: &[StepResult], p99_target: f64) -> String {
-    match highest_sustainable(steps) {
-        Some(s) => format!(
-            "Highest sustainable rate: {} records/s ({}% of the estimate): lag bounded and p99 {} ≤ {p99_target} s.",
+    match capacity(steps) {
+        Capacity::Found(s) => format!(
+            "Highest sustainable rate: {} records/s ({}% of the estimate): lag bounded and p99 {} ≤ {p99_target} s; the next step up was not sustained.",
             thousands(s.offered_rate),
             s.percent,
             secs(s.pipeline.p99)
         ),
-        None => format!(
-            "Highest sustainable rate: none of the steps: each let lag grow, missed the p99 target of {p99_target} s, or could not be offered. Start lower with --estimate."
+        Capacity::AtLeast(s) => format!(
+            "Highest sustainable rate: at least {} records/s ({}% of the estimate, the highest step offered; p99 {}): capacity not reached, rerun with a higher --estimate or more steps.",
+            thousands(s.offered_rate),
+            s.percent,
+            secs(s.pipeline.p99)
         ),
+        Capacity::NoneSustained => format!(
+            "Highest sustainable rate: below every step: the lowest let lag grow or missed the p99 target of {p99_target} s. Start lower with --estimate."
+        ),
+        Capacity::GeneratorLimited => "Highest sustainable rate: not measured: the simulator could not offer the target rates (on this host its CPU is the limit; run it from another machine, or lower --estimate).".to_string(),
     }
 }
 
@@ -64,6 +73,12 @@ fn markdown(setup: &Setup, steps: &[StepResult], best: Option<f64>) -> String {
     let mut m = String::new();
     let _ = writeln!(m, "# Tradewind load test\n");
     let _ = writeln!(m, "**{}**\n", verdict(steps, setup.p99_target_seconds));
+    if let Some(why) = &setup.stopped {
+        let _ = writeln!(
+            m,
+            "The run ended early ({why}); the steps below are those it finished.\n"
+        );
+    }
     let _ = writeln!(m, "- started: {} on `{}`", setup.started, setup.host);
     let _ = writeln!(m, "- command: `{}`", setup.command);
     let _ = writeln!(
@@ -106,7 +121,11 @@ fn markdown(setup: &Setup, steps: &[StepResult], best: Option<f64>) -> String {
             s.lag_slope,
             triple(&s.pipeline),
             triple(&s.end_to_end),
-            s.members,
+            if s.members_min == s.members {
+                s.members.to_string()
+            } else {
+                format!("{}–{}", s.members_min, s.members)
+            },
             judgement(s, best)
         );
     }

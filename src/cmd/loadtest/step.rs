@@ -9,15 +9,17 @@
 //! - lag stayed bounded: over the simulator's run, lag grew by at most 5%
 //!   of the offered rate per second (at least 50 records/s, so the
 //!   sawtooth of batched reads on a quiet stack is not growth), and ended
-//!   under five seconds' worth of records (at least 1,000).
+//!   under five seconds' worth of records (at least 1,000);
+//! - the p99 from record time to ClickHouse acknowledgement stayed under
+//!   the target (`--p99-target`).
 //!
 //! Lag here is per second: the members' `tradewind_consumer_lag_records`
 //! at the step's start (librdkafka statistics, every
 //! `aggregator.stats_interval`), carried forward by what was written to the
-//! source topics (their end offsets) minus what the members read (their
-//! `tradewind_consumed_records_total`).
-//! - the p99 from record time to ClickHouse acknowledgement stayed under
-//!   the target (`--p99-target`).
+//! source topics (their end offsets) minus what the members have taken
+//! through (their `tradewind_consumed_records_total`, which counts a record
+//! once ClickHouse has acknowledged its batch): records written and not
+//! yet through the pipeline.
 
 use serde::Serialize;
 
@@ -72,12 +74,21 @@ pub struct StepResult {
     pub pipeline: Quantiles,
     /// Event time to ClickHouse acknowledgement (queryable).
     pub end_to_end: Quantiles,
+    /// Most and fewest members that answered a scrape during the step.
     pub members: usize,
+    pub members_min: usize,
     pub procs: Vec<ProcUsage>,
     pub generator_limited: bool,
     pub lag_bounded: bool,
     pub within_target: bool,
     pub sustainable: bool,
+}
+
+impl StepResult {
+    /// The stack, not the simulator, fell short: lag grew or p99 was over.
+    pub fn stack_failed(&self) -> bool {
+        !(self.lag_bounded && self.within_target)
+    }
 }
 
 /// Summarises a step. `offered` is the simulator's own count and time.
@@ -130,6 +141,7 @@ pub fn summarise(
         pipeline,
         end_to_end,
         members: samples.iter().map(|s| s.reading.members).max().unwrap_or(0),
+        members_min: samples.iter().map(|s| s.reading.members).min().unwrap_or(0),
         procs: procs::usage(&procs),
         generator_limited,
         lag_bounded,
@@ -155,18 +167,50 @@ fn slope(points: &[(f64, f64)]) -> f64 {
     }
 }
 
-/// The highest offered rate among sustainable steps.
+/// What the steps say about the stack's capacity.
+#[derive(Debug, Clone, Copy)]
+pub enum Capacity<'a> {
+    /// The highest sustainable step below the first the stack failed.
+    Found(&'a StepResult),
+    /// Every step the stack was offered, it sustained: the capacity is
+    /// higher than the highest of them.
+    AtLeast(&'a StepResult),
+    /// No step was sustained, and the stack failed at least one.
+    NoneSustained,
+    /// The simulator could not offer any of the rates.
+    GeneratorLimited,
+}
+
+/// Walks the steps by rising offered rate: steps the simulator could not
+/// offer are passed over (they test nothing), the first step the stack
+/// fails (lag or p99) ends the walk, and the last sustained step before it
+/// is the capacity. A sustained step above a failed one does not count:
+/// once lag has grown, a later pass is as likely luck as capacity.
+pub fn capacity(steps: &[StepResult]) -> Capacity<'_> {
+    let mut by_rate: Vec<&StepResult> = steps.iter().collect();
+    by_rate.sort_by(|a, b| a.offered_rate.total_cmp(&b.offered_rate));
+    let mut best = None;
+    for s in by_rate {
+        if s.sustainable {
+            best = Some(s);
+        } else if s.stack_failed() {
+            return best.map_or(Capacity::NoneSustained, Capacity::Found);
+        }
+    }
+    best.map_or(Capacity::GeneratorLimited, Capacity::AtLeast)
+}
+
+/// The offered rate of the capacity step, if there is one.
 pub fn highest_sustainable(steps: &[StepResult]) -> Option<&StepResult> {
-    steps
-        .iter()
-        .filter(|s| s.sustainable)
-        .max_by(|a, b| a.offered_rate.total_cmp(&b.offered_rate))
+    match capacity(steps) {
+        Capacity::Found(s) | Capacity::AtLeast(s) => Some(s),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     /// A sample at `t`: records written and read so far, and latencies
     /// (`fast` under 0.5 s, `slow` under 10 s).
@@ -179,7 +223,6 @@ mod tests {
         Sample {
             t,
             reading: Reading {
-                at: Instant::now(),
                 members: 2,
                 consumed,
                 lag: 0.0,
@@ -246,15 +289,48 @@ mod tests {
     }
 
     #[test]
-    fn the_highest_sustainable_step_is_picked_by_offered_rate() {
+    fn capacity_is_the_last_sustained_step_before_the_first_failure() {
         let base = run(|t| sample(t, 0.0, 0.0, 0.0, 0.0));
-        let ok = |rate: f64, sustainable: bool| StepResult {
-            sustainable,
+        // `lag`: lag stayed bounded; `gen`: the simulator offered it.
+        let step = |rate: f64, lag: bool, gen: bool| StepResult {
             offered_rate: rate,
+            lag_bounded: lag,
+            within_target: true,
+            generator_limited: !gen,
+            sustainable: lag && gen,
             ..summarise(0.0, 0.0, (0, 1.0), &base, 1.0)
         };
-        let steps = [ok(100.0, true), ok(300.0, false), ok(200.0, true)];
-        assert_eq!(highest_sustainable(&steps).unwrap().offered_rate, 200.0);
-        assert!(highest_sustainable(&steps[1..2]).is_none());
+        let rate = |c: Capacity| match c {
+            Capacity::Found(s) | Capacity::AtLeast(s) => s.offered_rate,
+            _ => -1.0,
+        };
+        let steps = [
+            step(100.0, true, true),
+            step(300.0, false, true),
+            step(200.0, true, true),
+        ];
+        assert!(matches!(capacity(&steps), Capacity::Found(_)));
+        assert_eq!(rate(capacity(&steps)), 200.0);
+        // A pass above a failure is not capacity.
+        let steps = [
+            step(100.0, true, true),
+            step(200.0, false, true),
+            step(300.0, true, true),
+        ];
+        assert_eq!(rate(capacity(&steps)), 100.0);
+        // All sustained: at least the top step.
+        let steps = [step(100.0, true, true), step(200.0, true, true)];
+        assert!(matches!(capacity(&steps), Capacity::AtLeast(s) if s.offered_rate == 200.0));
+        // Steps the simulator could not offer are passed over.
+        let steps = [
+            step(100.0, true, true),
+            step(150.0, true, false),
+            step(200.0, true, true),
+        ];
+        assert_eq!(rate(capacity(&steps)), 200.0);
+        assert!(matches!(capacity(&steps[1..2]), Capacity::GeneratorLimited));
+        let failed = [step(100.0, false, true)];
+        assert!(matches!(capacity(&failed), Capacity::NoneSustained));
+        assert!(highest_sustainable(&failed).is_none());
     }
 }
