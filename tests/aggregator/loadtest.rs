@@ -62,6 +62,8 @@ async fn a_load_test_over_two_members_reports_its_steps_and_counts_every_record_
             "3000",
             "--steps",
             "50,100",
+            "--refine",
+            "0",
             "--step-duration",
             "6s",
             "--settle",

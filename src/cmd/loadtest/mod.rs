@@ -65,6 +65,11 @@ pub struct LoadtestArgs {
     /// ClickHouse acknowledgement is at most this.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s")]
     pub p99_target: Duration,
+    /// Extra steps after the planned ones to narrow the capacity down: half
+    /// the lowest step if none was sustained, ×1.5 the highest if all
+    /// were, else the midpoint around the knee (0 = none).
+    #[arg(long, default_value_t = 2)]
+    pub refine: usize,
     /// Longest wait for the lag to drain between steps.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     pub settle: Duration,
@@ -161,7 +166,23 @@ fn run_blocking(
     // corrected by the ratio (within ×0.5..×2).
     let mut correction = 1.0;
     let mut stopped = None;
-    for (i, &pct) in args.steps.iter().enumerate() {
+    let mut plan: std::collections::VecDeque<f64> = args.steps.iter().copied().collect();
+    let mut refinements = args.refine;
+    let mut i = 0;
+    loop {
+        let pct = match plan.pop_front() {
+            Some(p) => p,
+            None if refinements > 0 => match step::refinement(&steps) {
+                Some(p) => {
+                    refinements -= 1;
+                    run.bar
+                        .println(format!("refining: one more step at {p}% of the estimate"));
+                    p
+                }
+                None => break,
+            },
+            None => break,
+        };
         let target = (estimate * pct / 100.0).max(1.0);
         run.settle(target)?;
         if run.stop.is_cancelled() {
@@ -183,9 +204,8 @@ fn run_blocking(
             correction = (correction * target / r.offered_rate).clamp(0.5, 2.0);
         }
         run.bar.println(format!(
-            "step {}/{} {pct}%: target {}/s, offered {}/s, processed {}/s, lag {} → {} ({:+.0}/s), p99 {}{}",
+            "step {} {pct}%: target {}/s, offered {}/s, processed {}/s, lag {} → {} ({:+.0}/s), p99 {}{}",
             i + 1,
-            args.steps.len(),
             thousands(r.target_rate),
             thousands(r.offered_rate),
             thousands(r.processed_rate),
@@ -196,6 +216,7 @@ fn run_blocking(
             if r.sustainable { "" } else { " (not sustained)" }
         ));
         steps.push(r);
+        i += 1;
     }
     run.bar.finish_and_clear();
     if steps.is_empty() {

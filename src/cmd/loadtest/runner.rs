@@ -107,7 +107,6 @@ impl Run<'_> {
             i as u64 + 1,
             &log,
         )?;
-        let n = self.args.steps.len();
         let samples = self.watch(&mut child, "", |s| {
             let p99 = s
                 .last()
@@ -122,7 +121,7 @@ impl Run<'_> {
                 _ => (0.0, 0.0),
             };
             self.bar.set_message(format!(
-                "step {}/{n} ({pct}% = {}/s) {:.0}/{:.0} s: reading {}/s, lag {}, p99 {}",
+                "step {} ({pct}% = {}/s) {:.0}/{:.0} s: reading {}/s, lag {}, p99 {}",
                 i + 1,
                 thousands(target),
                 s.last().map_or(0.0, |x| x.t),

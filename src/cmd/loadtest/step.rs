@@ -200,6 +200,32 @@ pub fn capacity(steps: &[StepResult]) -> Capacity<'_> {
     best.map_or(Capacity::GeneratorLimited, Capacity::AtLeast)
 }
 
+/// The next step (percent of the estimate) that would narrow the
+/// capacity down, if any: half the lowest step when none was sustained,
+/// half as much again as the highest when all were, else the midpoint
+/// between the capacity step and the first step above it, while they are
+/// more than 10 points apart.
+pub fn refinement(steps: &[StepResult]) -> Option<f64> {
+    let lowest = steps
+        .iter()
+        .map(|s| s.percent)
+        .fold(f64::INFINITY, f64::min);
+    let highest = steps.iter().map(|s| s.percent).fold(0.0, f64::max);
+    match capacity(steps) {
+        Capacity::NoneSustained => Some(lowest / 2.0),
+        Capacity::AtLeast(_) => Some(highest * 1.5),
+        Capacity::GeneratorLimited => None,
+        Capacity::Found(best) => {
+            let above = steps
+                .iter()
+                .filter(|s| s.percent > best.percent)
+                .map(|s| s.percent)
+                .fold(f64::INFINITY, f64::min);
+            (above.is_finite() && above - best.percent > 10.0).then(|| (best.percent + above) / 2.0)
+        }
+    }
+}
+
 /// The offered rate of the capacity step, if there is one.
 pub fn highest_sustainable(steps: &[StepResult]) -> Option<&StepResult> {
     match capacity(steps) {
@@ -332,5 +358,32 @@ mod tests {
         let failed = [step(100.0, false, true)];
         assert!(matches!(capacity(&failed), Capacity::NoneSustained));
         assert!(highest_sustainable(&failed).is_none());
+    }
+
+    #[test]
+    fn refinement_narrows_the_knee() {
+        let base = run(|t| sample(t, 0.0, 0.0, 0.0, 0.0));
+        let step = |pct: f64, ok: bool| StepResult {
+            percent: pct,
+            offered_rate: pct * 10.0,
+            lag_bounded: ok,
+            within_target: true,
+            generator_limited: false,
+            sustainable: ok,
+            ..summarise(0.0, 0.0, (0, 1.0), &base, 1.0)
+        };
+        assert_eq!(
+            refinement(&[step(25.0, false), step(50.0, false)]),
+            Some(12.5)
+        );
+        assert_eq!(
+            refinement(&[step(25.0, true), step(50.0, true)]),
+            Some(75.0)
+        );
+        assert_eq!(
+            refinement(&[step(25.0, true), step(50.0, false)]),
+            Some(37.5)
+        );
+        assert_eq!(refinement(&[step(25.0, true), step(31.0, false)]), None);
     }
 }
