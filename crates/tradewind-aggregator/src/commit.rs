@@ -21,7 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::error::KafkaError;
+use rdkafka::message::ToBytes;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tradewind_kafka::KafkaConfig;
 use tradewind_sink::Writer;
@@ -276,8 +279,7 @@ impl Committer {
             if let Some(k) = &d.key {
                 rec = rec.key(k);
             }
-            p.send(rec)
-                .map_err(|(e, _)| Fault::from_kafka("queueing a DLQ record", &e))?;
+            send_waiting(p, rec, "queueing a DLQ record")?;
         }
         for r in state {
             let mut rec = BaseRecord::<str, [u8]>::to(&self.snapshots.topic.topic)
@@ -286,8 +288,7 @@ impl Committer {
             if let Some(payload) = &r.payload {
                 rec = rec.payload(payload);
             }
-            p.send(rec)
-                .map_err(|(e, _)| Fault::from_kafka("queueing a state snapshot record", &e))?;
+            send_waiting(p, rec, "queueing a state snapshot record")?;
         }
         p.send_offsets_to_transaction(offsets, group, TXN_STEP)
             .map_err(|e| Fault::from_kafka("adding offsets to the Kafka transaction", &e))?;
@@ -295,6 +296,36 @@ impl Committer {
             .map_err(|e| Fault::from_kafka("committing the Kafka transaction", &e))
     }
 }
+
+/// Queues one record of the open transaction. A full local queue (a large
+/// snapshot can hold more than `queue.buffering.max.kbytes`) is no fault:
+/// the producer's thread ships and acknowledges what is queued, so this
+/// waits for room, up to [`QUEUE_WAIT`]; only then, or on any other
+/// error, is it a fault.
+fn send_waiting<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+    p: &TxnProducer,
+    mut rec: BaseRecord<'_, K, P>,
+    what: &str,
+) -> Result<(), Fault> {
+    let started = Instant::now();
+    loop {
+        match p.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                if started.elapsed() < QUEUE_WAIT =>
+            {
+                rec = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(Fault::from_kafka(what, &e)),
+        }
+    }
+}
+
+/// How long a transaction's record may wait for room in the local queue:
+/// the producer's `message.timeout.ms`, after which queued records fail
+/// anyway.
+const QUEUE_WAIT: Duration = Duration::from_secs(60);
 
 /// The offsets to commit as Kafka's list, each with its checkpoint as
 /// metadata.

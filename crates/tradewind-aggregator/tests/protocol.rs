@@ -605,3 +605,34 @@ fn a_snapshot_lands_with_its_offsets_and_a_successor_replays_only_what_follows()
         "each rejection dead-lettered once"
     );
 }
+
+/// A commit whose transaction holds more records than the producer's
+/// local queue takes at once (a large snapshot can pass
+/// `queue.buffering.max.kbytes`) waits for room instead of failing, and
+/// lands whole.
+#[test]
+fn a_transaction_larger_than_the_producer_queue_waits_for_room_and_lands() {
+    let mut rig = Rig::new("protocol_queue_full");
+    rig.produce(300, &[(40, MALFORMED.to_vec()), (80, unknown_enum())]);
+    // One record at a time in the DLQ producer's queue: the second dead
+    // letter and every snapshot chunk must wait for the one before.
+    rig.kafka
+        .producer
+        .insert("queue.buffering.max.messages".into(), "1".into());
+    let reader = rig.reader(Offset::Beginning);
+    let mut pipeline = rig.pipeline();
+    let mut committer = rig
+        .committer_with(rig.writer(None), Some(Duration::from_secs(3600)))
+        .unwrap();
+    rig.feed(&reader, &mut pipeline, 300);
+    let outcome = committer.commit(&mut pipeline, reader.group_metadata(), false, true);
+    assert!(matches!(outcome, Ok(Outcome::Committed)), "{outcome:?}");
+    let (restart, metadata) = rig.committed().expect("committed");
+    assert_eq!(restart, 300, "{metadata}");
+    assert!(Restart::from_metadata(&metadata)
+        .unwrap()
+        .snapshot
+        .is_some());
+    assert_eq!(rig.totals(), totals(300, 298, 1, 1));
+    assert_eq!(rig.dlq().len(), 2, "both dead letters landed");
+}
