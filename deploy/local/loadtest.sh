@@ -2,8 +2,9 @@
 # A capacity test of the local stack in one command: installs what is
 # missing and brings up Kafka and ClickHouse (deploy/local/up.sh), builds
 # the release binary, starts MEMBERS aggregator members (default 1; metrics
-# on 127.0.0.1:9470, 9471, …) on their own topics, database and group
-# (`loadtest.*`, `loadtest`, `loadtest`), runs `tradewind loadtest` against
+# on 127.0.0.1:9470, 9471, …) on topics and a group of this run's own
+# (`loadtest-<time>.*`, `loadtest-<time>`) and the `loadtest` database,
+# runs `tradewind loadtest` against
 # them, and stops the members it started (they run in their own session,
 # so a Ctrl-C stops the load test, which reports, before them). The report (report.md, report.json, three
 # SVG plots) lands in ./loadtest-report/. Extra arguments go to
@@ -20,9 +21,12 @@ log "building tradewind (release)"
 cargo build --release --locked --bin tradewind
 tw="$TW_ROOT/target/release/tradewind"
 members="${MEMBERS:-1}"
-export TRADEWIND_KAFKA__TOPIC_PREFIX="${LOADTEST_TOPIC_PREFIX:-loadtest.}"
+# Each run starts from empty topics and a new group, so no backlog of an
+# earlier run counts against this one.
+run_id="$(date -u +%Y%m%d%H%M%S)"
+export TRADEWIND_KAFKA__TOPIC_PREFIX="${LOADTEST_TOPIC_PREFIX:-loadtest-$run_id.}"
 export TRADEWIND_CLICKHOUSE__DATABASE="${LOADTEST_DATABASE:-loadtest}"
-export TRADEWIND_AGGREGATOR__GROUP_ID="${LOADTEST_GROUP_ID:-loadtest}"
+export TRADEWIND_AGGREGATOR__GROUP_ID="${LOADTEST_GROUP_ID:-loadtest-$run_id}"
 
 "$tw" migrate
 "$tw" topics >/dev/null
