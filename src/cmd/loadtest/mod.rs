@@ -70,9 +70,14 @@ pub struct LoadtestArgs {
     /// were, else the midpoint around the knee (0 = none).
     #[arg(long, default_value_t = 2)]
     pub refine: usize,
-    /// Longest wait for the lag to drain between steps.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    /// Longest wait for the lag to drain between steps; a backlog still
+    /// there after it ends the run (later steps would start behind).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "120s")]
     pub settle: Duration,
+    /// Planned steps that may fail before the rest are skipped: one failed
+    /// step shows the knee, a second the curve past it.
+    #[arg(long, default_value_t = 2)]
+    pub failures: usize,
     /// Directory for report.md, report.json, the plots and the simulator logs.
     #[arg(long, value_name = "DIR", default_value = "loadtest-report")]
     pub out: PathBuf,
@@ -170,6 +175,9 @@ fn run_blocking(
     let mut refinements = args.refine;
     let mut i = 0;
     loop {
+        if steps.iter().filter(|s| !s.sustainable).count() >= args.failures {
+            plan.clear();
+        }
         let pct = match plan.pop_front() {
             Some(p) => p,
             None if refinements > 0 => match step::refinement(&steps) {
@@ -184,7 +192,14 @@ fn run_blocking(
             None => break,
         };
         let target = (estimate * pct / 100.0).max(1.0);
-        run.settle(target)?;
+        if let Err(lag) = run.settle(target) {
+            stopped = Some(format!(
+                "the lag ({} records) did not drain within --settle {:?}; later steps would start behind",
+                thousands(lag),
+                args.settle
+            ));
+            break;
+        }
         if run.stop.is_cancelled() {
             stopped = Some("stopped by a signal".to_string());
             break;
@@ -249,7 +264,7 @@ fn run_blocking(
     match stopped {
         // The report holds what was measured; the exit code says the run
         // did not finish.
-        Some(why) if !why.starts_with("stopped by a signal") => bail!("{why}"),
+        Some(why) if why.starts_with("step ") => bail!("{why}"),
         _ => Ok(()),
     }
 }

@@ -69,14 +69,18 @@ impl Run<'_> {
     }
 
     /// Waits until the lag is under half a second of the next step's rate
-    /// (at least 1,000 records), or `--settle` passes.
-    pub fn settle(&self, next_rate: f64) -> Result<()> {
+    /// (at least 1,000 records); the lag left when `--settle` passes is the
+    /// error.
+    pub fn settle(&self, next_rate: f64) -> std::result::Result<(), f64> {
         let limit = (next_rate / 2.0).max(1_000.0);
         let started = Instant::now();
         loop {
             let r = self.members.scrape();
-            if r.lag <= limit || started.elapsed() >= self.args.settle || self.stop.is_cancelled() {
+            if r.lag <= limit || self.stop.is_cancelled() {
                 return Ok(());
+            }
+            if started.elapsed() >= self.args.settle {
+                return Err(r.lag);
             }
             self.bar.set_message(format!(
                 "waiting for the lag to drain: {} records",
