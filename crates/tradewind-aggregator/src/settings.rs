@@ -79,8 +79,14 @@ impl Default for AggregatorConfig {
             listen: "127.0.0.1:9464".into(),
             session_timeout: Duration::from_secs(10),
             stats_interval: Duration::from_secs(5),
-            snapshot_interval: Duration::from_secs(60),
-            snapshot_max_replay: 1_000_000,
+            // Each snapshot is a full copy of the partition's state (an
+            // hour of deduplication identities at the default horizon), so
+            // its cost grows with rate × horizon: every 60 s cut a loaded
+            // member's sustainable rate about eightfold (benches/README.md,
+            // "Capacity"). Ten minutes bounds a crash's replay and keeps
+            // that cost small.
+            snapshot_interval: Duration::from_secs(600),
+            snapshot_max_replay: 10_000_000,
             snapshot_chunk_bytes: 512 * 1024,
             sink: SinkConfig::default(),
         }
