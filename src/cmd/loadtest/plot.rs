@@ -30,20 +30,22 @@ fn x_max(steps: &[StepResult]) -> f64 {
         * 1.05
 }
 
-/// One line with its points and a legend entry.
+/// One line with its points (by rising load) and a legend entry.
 fn series<
     'a,
     DB: DrawingBackend + 'a,
     Y: plotters::coord::ranged1d::ValueFormatter<f64> + Ranged<ValueType = f64>,
 >(
     chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
-    points: Vec<(f64, f64)>,
+    mut points: Vec<(f64, f64)>,
     color: RGBColor,
     label: &str,
 ) -> Plot
 where
     DB::ErrorType: 'static,
 {
+    // Refinement steps run after the planned ones; the line follows the load.
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
     chart
         .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
         .label(label)
