@@ -43,14 +43,11 @@ use tradewind_proto::{
     label_of, Country, Currency, Payment, PaymentChannel, PaymentMethod, Stream,
 };
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{brokers, EXE};
 #[path = "peers/streams.rs"]
 mod streams;
-
-const EXE: &str = env!("CARGO_BIN_EXE_tradewind");
-
-fn brokers() -> String {
-    std::env::var("TRADEWIND_KAFKA__BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
 
 fn ch_url() -> String {
     std::env::var("TRADEWIND_CLICKHOUSE__URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
@@ -274,6 +271,14 @@ fn peer_cells(db: &str, consumers: u32) -> Cells {
 }
 
 /// Tradewind's rows in the peer's terms: enum numbers, window in ms.
+/// Cells whose values differ, plus cells only the peer has.
+fn differing(ours: &Cells, theirs: &Cells) -> usize {
+    ours.iter()
+        .filter(|(k, v)| theirs.get(*k) != Some(*v))
+        .count()
+        + theirs.keys().filter(|k| !ours.contains_key(*k)).count()
+}
+
 fn tradewind_cells(db: &str) -> Cells {
     let labels =
         |f: fn(i32) -> String| -> BTreeMap<String, i32> { (1..64).map(|i| (f(i), i)).collect() };
@@ -443,12 +448,7 @@ fn main() {
 
     let ours = tradewind_cells(&db);
     for consumers in [1, 4] {
-        let theirs = peer_cells(&db, consumers);
-        let differ = ours
-            .iter()
-            .filter(|(k, v)| theirs.get(*k) != Some(*v))
-            .count()
-            + theirs.keys().filter(|k| !ours.contains_key(*k)).count();
+        let differ = differing(&ours, &peer_cells(&db, consumers));
         assert_eq!(
             differ,
             0,
@@ -465,12 +465,7 @@ fn main() {
     // keeps running for the latency run.
     let mut ks = streams::Peer::start(&k, &payments, threads);
     let ks_run = ks.catch_up(total);
-    let theirs = ks.cells();
-    let differ = ours
-        .iter()
-        .filter(|(k, v)| theirs.get(*k) != Some(*v))
-        .count()
-        + theirs.keys().filter(|k| !ours.contains_key(*k)).count();
+    let differ = differing(&ours, &ks.cells());
     assert_eq!(
         differ,
         0,

@@ -194,18 +194,8 @@ fn latency(rate: u64, secs: u64) -> String {
         .find(|l| l.contains("pipeline latency"))
         .unwrap_or("no latency line")
         .to_string();
-    // Strip terminal colours for the report.
-    let mut clean = String::new();
-    let mut skip = false;
-    for ch in line.chars() {
-        match (skip, ch) {
-            (_, '\u{1b}') => skip = true,
-            (true, 'm') => skip = false,
-            (true, _) => {}
-            (false, c) => clean.push(c),
-        }
-    }
-    clean
+    // Without terminal colours, for the report.
+    common::plain(&line)
 }
 
 fn main() {

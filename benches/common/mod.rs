@@ -1,6 +1,6 @@
 //! What the benches that drive the `tradewind` binary share: the broker
-//! address, a command against one bench's topics, database and group, and
-//! the record count of its topics.
+//! address, a command against one bench's topics, database and group, the
+//! record count of its topics, and a log line without terminal colours.
 
 #![allow(dead_code)]
 
@@ -48,4 +48,19 @@ pub fn records_in(prefix: &str) -> i64 {
         .flat_map(|t| admin::topic_offsets(&k, t).expect("offsets"))
         .map(|p| p.high - p.low)
         .sum()
+}
+
+/// `line` without its terminal colour codes (tracing colours its fields).
+pub fn plain(line: &str) -> String {
+    let mut out = String::new();
+    let mut skip = false;
+    for ch in line.chars() {
+        match (skip, ch) {
+            (_, '\u{1b}') => skip = true,
+            (true, 'm') => skip = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
 }

@@ -472,19 +472,7 @@ pub fn tradewind_latency(
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let line = text.lines().find(|l| l.contains("pipeline latency"))?;
     // Field values, whatever the log's colouring.
-    let plain: String = {
-        let mut out = String::new();
-        let mut skip = false;
-        for ch in line.chars() {
-            match (skip, ch) {
-                (_, '\u{1b}') => skip = true,
-                (true, 'm') => skip = false,
-                (true, _) => {}
-                (false, c) => out.push(c),
-            }
-        }
-        out
-    };
+    let plain = super::common::plain(line);
     let field = |name: &str| -> Option<i64> {
         let at = plain.find(&format!("{name}="))? + name.len() + 1;
         plain[at..]
