@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clickhouse::Row;
@@ -22,6 +23,20 @@ pub struct World {
     pub group: String,
     pub dir: PathBuf,
     pub ch_url: String,
+    pub(crate) _scratch: Arc<Scratch>,
+}
+
+/// Removes the world's scratch directory (scenario, truth, process logs)
+/// when the last copy of the world goes, unless the test is failing: then
+/// the logs stay for the reader.
+pub(crate) struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 impl World {
@@ -41,6 +56,7 @@ impl World {
             prefix: format!("{name}."),
             db: name.clone(),
             group: format!("{name}-group"),
+            _scratch: Arc::new(Scratch(dir.clone())),
             dir,
             ch_url: clickhouse_url(),
         }
