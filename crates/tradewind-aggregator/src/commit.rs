@@ -6,6 +6,12 @@
 //! after any failure the replay re-sends exactly the DLQ records that
 //! never became visible, and a committed offset always has its snapshot.
 //!
+//! In the poll loop the write runs in the background ([`Committer::step`],
+//! [`crate::cut`]): the loop folds the next records while ClickHouse
+//! writes the last cut's rows, and that cut's transaction follows the
+//! acknowledgement. Rebalances, stops and retries after an outage run the
+//! protocol to the end before going on ([`Committer::commit`]).
+//!
 //! A commit never blocks on a failing ClickHouse: one write attempt either
 //! succeeds or reports [`Outcome::SinkDown`], and the caller keeps polling
 //! Kafka and tries again later (see [`crate::source`]). A failed Kafka
@@ -29,6 +35,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tradewind_kafka::KafkaConfig;
 use tradewind_sink::Writer;
 
+use crate::cut::Cut;
 use crate::dlq::{DeadLetter, DlqLimits, PipelineId};
 pub use crate::fault::Fault;
 use crate::health::Health;
@@ -109,6 +116,8 @@ pub struct Committer {
     last_commit: Instant,
     /// Kafka record time to ClickHouse acknowledgement, milliseconds.
     pub latency: hdrhistogram::Histogram<u64>,
+    /// The cut whose write is under way or failed ([`crate::cut`]).
+    cut: Option<Cut>,
 }
 
 impl Committer {
@@ -132,6 +141,7 @@ impl Committer {
             health,
             last_commit: Instant::now(),
             latency: hdrhistogram::Histogram::new(3).expect("3 significant figures is valid"),
+            cut: None,
         }
     }
 
@@ -151,12 +161,12 @@ impl Committer {
         &mut self.snapshots.topic
     }
 
-    /// Runs the protocol once for everything `pipeline` holds. With
-    /// `probe`, an empty batch still has to reach ClickHouse (a ping) to
-    /// count as acknowledged: that is how a blocked sink learns it is back.
-    /// With `handover` (a rebalance or a stop), every partition whose
-    /// restart a snapshot would shorten is snapshotted, so its next owner
-    /// restores instead of replaying.
+    /// Runs the protocol to the end for everything `pipeline` holds: first
+    /// lands the cut under way, then cuts the rest and lands it. With `probe`, an empty batch still has to reach ClickHouse (a
+    /// ping) to count as acknowledged: that is how a blocked sink learns it
+    /// is back. With `handover` (a rebalance or a stop), every partition
+    /// whose restart a snapshot would shorten is snapshotted, so its next
+    /// owner restores instead of replaying.
     pub fn commit(
         &mut self,
         pipeline: &mut Pipeline,
@@ -164,52 +174,124 @@ impl Committer {
         probe: bool,
         handover: bool,
     ) -> Result<Outcome, Fault> {
-        let batch = pipeline.flush();
-        if !batch.is_empty() || probe {
-            let attempt = if batch.is_empty() {
-                self.rt.block_on(self.writer.ping()).map(|()| None)
-            } else {
-                self.rt.block_on(self.writer.write(batch)).map(Some)
-            };
-            match attempt {
-                Ok(None) => {}
-                Ok(Some(stats)) => {
-                    metrics::histogram!(tm::SINK_WRITE_SECONDS).record(stats.elapsed.as_secs_f64());
-                }
-                Err(e) => {
-                    let cause = std::error::Error::source(&e)
-                        .map(|c| format!("{e}: {c}"))
-                        .unwrap_or_else(|| e.to_string());
-                    if e.is_fatal() {
-                        metrics::counter!(tm::SINK_FATAL_ERRORS_TOTAL).increment(1);
-                        return Err(Fault::Operator(format!(
-                            "ClickHouse refused the write ({cause}); the schema or the credentials are wrong"
-                        )));
-                    }
-                    // Counted as it happens, so an outage shows at once.
-                    metrics::counter!(tm::SINK_RETRIES_TOTAL).increment(1);
-                    return Ok(Outcome::SinkDown(cause));
-                }
+        if self.cut.is_some() {
+            if let Outcome::SinkDown(e) = self.land(pipeline, group.as_ref(), probe)? {
+                return Ok(Outcome::SinkDown(e));
             }
         }
+        self.cut = Some(self.take_cut(pipeline, handover));
+        self.land(pipeline, group.as_ref(), probe)
+    }
+
+    /// The poll loop's commit, which never waits for ClickHouse unless it
+    /// must: lands the cut under way once its write has finished (or waits
+    /// for it when `full`: the next batch has reached the sink's limits),
+    /// then, when `due`, cuts the next batch and starts its write in the
+    /// background. `None`: nothing landed.
+    pub fn step(
+        &mut self,
+        pipeline: &mut Pipeline,
+        group: impl Fn() -> Option<ConsumerGroupMetadata>,
+        due: bool,
+        full: bool,
+    ) -> Result<Option<Outcome>, Fault> {
+        let mut landed = None;
+        if let Some(cut) = &self.cut {
+            if cut.in_flight() && !full {
+                return Ok(None);
+            }
+            match self.land(pipeline, group().as_ref(), false)? {
+                Outcome::Committed => landed = Some(Outcome::Committed),
+                down => return Ok(Some(down)),
+            }
+        }
+        if !due {
+            return Ok(landed);
+        }
+        let mut cut = self.take_cut(pipeline, false);
+        if cut.written.batch.is_empty() {
+            // Nothing for ClickHouse: the transaction goes at once.
+            self.cut = Some(cut);
+            return self.land(pipeline, group().as_ref(), false).map(Some);
+        }
+        cut.start(&self.writer, &self.rt);
+        self.cut = Some(cut);
+        Ok(landed)
+    }
+
+    /// Drops a cut still under way, as a crash would: its rows may still
+    /// land (rows are idempotent), its offsets never commit.
+    pub fn forget(&mut self) {
+        self.cut = None;
+    }
+
+    /// Everything the next commit carries, taken from `pipeline` at once.
+    fn take_cut(&mut self, pipeline: &mut Pipeline, handover: bool) -> Cut {
+        pipeline.flush();
+        let written = pipeline.take_written();
+        // Snapshots first: they move the offsets' restart points. Those of
+        // a failed write come first, so a newer one of the same partition
+        // wins.
+        let mut state = pipeline.take_carried_state();
+        state.append(&mut self.snapshot(pipeline, handover));
+        let offsets = pipeline.offsets();
+        let dead = pipeline.take_dead();
+        self.last_commit = Instant::now();
+        Cut::new(written, dead, state, offsets)
+    }
+
+    /// Waits for the cut's write; once ClickHouse has acknowledged it,
+    /// commits the cut's dead letters, snapshots and offsets in one Kafka
+    /// transaction. A write that fails hands the cut back to `pipeline`,
+    /// where everything stays pending for the next attempt.
+    fn land(
+        &mut self,
+        pipeline: &mut Pipeline,
+        group: Option<&ConsumerGroupMetadata>,
+        probe: bool,
+    ) -> Result<Outcome, Fault> {
+        let cut = self.cut.as_mut().expect("a cut to land");
+        match cut.wait(&self.writer, &self.rt, probe) {
+            Ok(None) => {}
+            Ok(Some(stats)) => {
+                metrics::histogram!(tm::SINK_WRITE_SECONDS).record(stats.elapsed.as_secs_f64());
+            }
+            Err(e) => {
+                let cause = std::error::Error::source(&e)
+                    .map(|c| format!("{e}: {c}"))
+                    .unwrap_or_else(|| e.to_string());
+                if e.is_fatal() {
+                    metrics::counter!(tm::SINK_FATAL_ERRORS_TOTAL).increment(1);
+                    return Err(Fault::Operator(format!(
+                        "ClickHouse refused the write ({cause}); the schema or the credentials are wrong"
+                    )));
+                }
+                // Counted as it happens, so an outage shows at once.
+                metrics::counter!(tm::SINK_RETRIES_TOTAL).increment(1);
+                let (written, dead, state) = self.cut.take().expect("checked above").into_parts();
+                pipeline.uncut(written, dead, state);
+                return Ok(Outcome::SinkDown(cause));
+            }
+        }
+        let mut cut = self.cut.take().expect("checked above");
         self.health.wrote();
-        let acked_ms = crate::wall_now_ms();
-        for ms in pipeline.written(acked_ms) {
+        for ms in cut.written.acknowledged(crate::wall_now_ms()) {
             let _ = self.latency.record(ms);
         }
-        let state = self.snapshot(pipeline, handover);
-        let tpl = to_list(&pipeline.offsets())
+        let tpl = to_list(&cut.offsets)
             .map_err(|e| Fault::Recover(format!("building the offsets to commit: {e}")))?;
-        let dead = pipeline.take_dead();
+        let dead = std::mem::take(&mut cut.dead);
         if tpl.count() > 0 || !dead.is_empty() {
             let group = group.ok_or_else(|| {
                 Fault::Recover("the consumer has no group metadata (not in the group)".into())
             })?;
-            self.transact(dead, &state, &tpl, &group)?;
+            self.transact(dead, &cut.state, &tpl, group)?;
             self.committed.record(&tpl);
         }
+        if let Some(batch) = cut.into_batch() {
+            pipeline.recycle(batch);
+        }
         metrics::counter!(tm::COMMITS_TOTAL).increment(1);
-        self.last_commit = Instant::now();
         Ok(Outcome::Committed)
     }
 
@@ -246,7 +328,7 @@ impl Committer {
     /// Produces `dead` and `state` and commits `offsets` in one Kafka
     /// transaction; aborts it on any failure.
     fn transact(
-        &mut self,
+        &self,
         dead: Vec<DeadLetter>,
         state: &[StateRecord],
         offsets: &TopicPartitionList,

@@ -19,6 +19,9 @@
 //! - [`state`]: partition snapshots on the compacted state topic;
 //! - [`commit`]: the protocol, flush → write → one Kafka transaction, and
 //!   the [`commit::Committer`] that owns the I/O handles;
+//! - [`cut`] (with [`written`]): what one commit takes from the pipeline at
+//!   one instant and carries from the background ClickHouse write to the
+//!   Kafka transaction;
 //! - [`lag`], [`health`], [`telemetry`] and [`http`]: what the member
 //!   tells operators (`/metrics`, `/health`, `/ready`);
 //! - [`supervise`]: one consumer session after another, recovering from
@@ -26,9 +29,11 @@
 //!
 //! Threads: the Kafka loop runs on a blocking thread (librdkafka calls are
 //! synchronous, and rebalance callbacks run inside `poll`); ClickHouse
-//! writes run on the tokio runtime through its handle.
+//! writes run on the tokio runtime through its handle, in the background
+//! while the loop goes on folding records ([`cut`]).
 
 pub mod commit;
+pub mod cut;
 pub mod decode;
 pub mod dlq;
 pub mod engines;
@@ -45,6 +50,7 @@ pub mod state;
 pub mod supervise;
 pub mod telemetry;
 pub mod validate;
+pub mod written;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -26,8 +26,9 @@ use tradewind_sink::{Batch, SinkConfig};
 use crate::decode::decode;
 use crate::dlq::DeadLetter;
 use crate::engines::Engines;
-use crate::state::{Found, Restart};
+use crate::state::{Found, Restart, StateRecord};
 use crate::telemetry as tm;
+pub use crate::written::Written;
 
 /// One Kafka record, as the pipeline sees it.
 pub struct Record<'a> {
@@ -86,7 +87,12 @@ pub struct Pipeline {
     /// least): a larger jump may mean records were deleted under us.
     expected: HashMap<(Stream, i32), i64>,
     batch: Batch,
+    /// An acknowledged batch, cleared, whose buffers the next cut reuses.
+    spare: Batch,
     dead: Vec<DeadLetter>,
+    /// Snapshot records of a cut whose write failed: the partitions'
+    /// restart points already count on them.
+    carried_state: Vec<StateRecord>,
     /// Event and Kafka record times of what was folded since the last
     /// write, for the latency figures once ClickHouse acknowledges it.
     event_times: Vec<i64>,
@@ -109,7 +115,9 @@ impl Pipeline {
             refused: HashSet::new(),
             expected: HashMap::new(),
             batch: Batch::default(),
+            spare: Batch::default(),
             dead: Vec::new(),
+            carried_state: Vec::new(),
             event_times: Vec::new(),
             record_times: Vec::new(),
         })
@@ -130,12 +138,10 @@ impl Pipeline {
             .map(|(s, _)| *s)
     }
 
-    /// Whether enough is pending (rows, bytes or time since the last
-    /// commit) to write and commit.
-    pub fn due(&self, cfg: &SinkConfig, since_commit: std::time::Duration) -> bool {
-        self.batch.len() >= cfg.max_rows
-            || self.batch.approx_bytes() >= cfg.max_bytes
-            || since_commit >= cfg.flush_interval
+    /// Whether the pending rows have reached the sink's row or byte limit:
+    /// time to commit, whatever the time since the last one.
+    pub fn full(&self, cfg: &SinkConfig) -> bool {
+        self.batch.len() >= cfg.max_rows || self.batch.approx_bytes() >= cfg.max_bytes
     }
 
     /// Whether `partition`'s checkpoint still has to be read.
@@ -350,35 +356,59 @@ impl Pipeline {
         &self.batch
     }
 
-    /// ClickHouse acknowledged the batch at `acked_ms`: clear it, publish
-    /// the counts and latencies, and return the record times' latencies
-    /// (ms) for the caller's own histogram.
-    pub fn written(&mut self, acked_ms: i64) -> Vec<u64> {
-        let rows = self.batch.len();
-        self.batch = Batch::default();
-        if rows > 0 {
-            metrics::histogram!(tm::SINK_BATCH_ROWS).record(rows as f64);
+    /// Takes the flushed rows out, with the consumed counts and record
+    /// times that wait for their acknowledgement: the commit's cut. The
+    /// pipeline goes on with an empty batch (a recycled one when there is
+    /// one, so its buffers are not grown again from nothing).
+    pub fn take_written(&mut self) -> Written {
+        let batch = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
+        Written {
+            batch: std::sync::Arc::new(batch),
+            consumed: std::mem::take(&mut self.consumed)
+                .into_iter()
+                .map(|(s, n)| (self.topics[&s].clone(), n))
+                .collect(),
+            event_times: std::mem::take(&mut self.event_times),
+            record_times: std::mem::take(&mut self.record_times),
         }
-        for (stream, n) in std::mem::take(&mut self.consumed) {
-            metrics::counter!(tm::CONSUMED_TOTAL, "topic" => self.topics[&stream].clone())
-                .increment(n);
-        }
-        let end_to_end = metrics::histogram!(tm::END_TO_END_SECONDS);
-        for t in self.event_times.drain(..) {
-            end_to_end.record((acked_ms - t).max(0) as f64 / 1000.0);
-        }
-        let pipeline = metrics::histogram!(tm::PIPELINE_SECONDS);
-        self.record_times
-            .drain(..)
-            .map(|t| {
-                let ms = (acked_ms - t).max(0);
-                pipeline.record(ms as f64 / 1000.0);
-                ms as u64
-            })
-            .collect()
     }
 
-    /// The dead letters waiting for the next Kafka transaction.
+    /// Takes back a cut whose write failed: its rows, dead letters and
+    /// samples go in front of what came after, and its snapshot records
+    /// wait for the next cut ([`Pipeline::take_carried_state`]).
+    pub fn uncut(&mut self, older: Written, dead: Vec<DeadLetter>, state: Vec<StateRecord>) {
+        let batch = std::sync::Arc::try_unwrap(older.batch).unwrap_or_else(|b| (*b).clone());
+        self.batch.absorb_older(batch);
+        for (topic, n) in older.consumed {
+            if let Some(s) = self.stream_of(&topic) {
+                *self.consumed.entry(s).or_insert(0) += n;
+            }
+        }
+        let mut times = older.event_times;
+        times.append(&mut self.event_times);
+        self.event_times = times;
+        let mut times = older.record_times;
+        times.append(&mut self.record_times);
+        self.record_times = times;
+        let mut letters = dead;
+        letters.append(&mut self.dead);
+        self.dead = letters;
+        let mut records = state;
+        records.append(&mut self.carried_state);
+        self.carried_state = records;
+    }
+
+    /// Snapshot records of a failed write, for the next cut to carry.
+    pub fn take_carried_state(&mut self) -> Vec<StateRecord> {
+        std::mem::take(&mut self.carried_state)
+    }
+
+    /// Hands back a written batch's buffers for a later cut.
+    pub fn recycle(&mut self, mut batch: Batch) {
+        batch.clear();
+        self.spare = batch;
+    }
+
     pub fn take_dead(&mut self) -> Vec<DeadLetter> {
         std::mem::take(&mut self.dead)
     }
@@ -457,6 +487,7 @@ impl Pipeline {
         self.consumed.clear();
         self.batch = Batch::default();
         self.dead.clear();
+        self.carried_state.clear();
         self.event_times.clear();
         self.record_times.clear();
     }

@@ -157,6 +157,7 @@ impl ConsumerContext for Session {
                 .revoke(revoked.iter().map(|(t, p)| (t.as_str(), *p)));
         } else {
             m.pipeline.discard();
+            m.committer.forget();
         }
         self.committed.forget(tpl);
         self.assigned.clear();
@@ -432,30 +433,37 @@ impl Loop<'_> {
         let ctx = consumer.context();
         let blocked = ctx.health.state() == State::SinkBlocked;
         let mut m = lock(&ctx.member);
-        let due = if blocked {
-            now >= self.retry_at
+        let outcome = if blocked {
+            if now < self.retry_at {
+                None
+            } else {
+                Some(m.commit(consumer, true, false)?)
+            }
         } else {
-            m.pipeline
-                .due(m.committer.sink(), m.committer.since_commit(now))
+            let m = &mut *m;
+            let cfg = m.committer.sink();
+            let full = m.pipeline.full(cfg);
+            let due = full || m.committer.since_commit(now) >= cfg.flush_interval;
+            m.committer
+                .step(&mut m.pipeline, || consumer.group_metadata(), due, full)?
         };
-        if due {
-            match m.commit(self.consumer, blocked, false)? {
-                Outcome::Committed if blocked => {
-                    set_paused(self.consumer, false, &m.pipeline)?;
-                    self.backoff.reset();
-                    ctx.health.set(State::Running);
-                    tracing::info!("ClickHouse acknowledged the pending rows; partitions resumed");
+        match outcome {
+            None => {}
+            Some(Outcome::Committed) if blocked => {
+                set_paused(self.consumer, false, &m.pipeline)?;
+                self.backoff.reset();
+                ctx.health.set(State::Running);
+                tracing::info!("ClickHouse acknowledged the pending rows; partitions resumed");
+            }
+            Some(Outcome::Committed) => {}
+            Some(Outcome::SinkDown(e)) => {
+                if !blocked {
+                    set_paused(self.consumer, true, &m.pipeline)?;
+                    ctx.health.set(State::SinkBlocked);
                 }
-                Outcome::Committed => {}
-                Outcome::SinkDown(e) => {
-                    if !blocked {
-                        set_paused(self.consumer, true, &m.pipeline)?;
-                        ctx.health.set(State::SinkBlocked);
-                    }
-                    let delay = self.backoff.next_delay();
-                    self.retry_at = Instant::now() + delay;
-                    tracing::warn!(error = %e, retry_in = ?delay, "ClickHouse write failed; partitions paused, retrying");
-                }
+                let delay = self.backoff.next_delay();
+                self.retry_at = Instant::now() + delay;
+                tracing::warn!(error = %e, retry_in = ?delay, "ClickHouse write failed; partitions paused, retrying");
             }
         }
         // Partitions assigned while blocked start paused too.

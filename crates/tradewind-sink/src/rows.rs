@@ -145,6 +145,28 @@ impl Batch {
         self.len() == 0
     }
 
+    /// Puts `older` rows (a write that failed) in front of these, so the
+    /// next write carries both.
+    pub fn absorb_older(&mut self, mut older: Batch) {
+        older.corridors.append(&mut self.corridors);
+        older.logistics.append(&mut self.logistics);
+        older.iot.append(&mut self.iot);
+        older.ledger.append(&mut self.ledger);
+        older.fx.append(&mut self.fx);
+        older.bytes += self.bytes;
+        *self = older;
+    }
+
+    /// Empties the batch and keeps its buffers for the next rows.
+    pub fn clear(&mut self) {
+        self.corridors.clear();
+        self.logistics.clear();
+        self.iot.clear();
+        self.ledger.clear();
+        self.fx.clear();
+        self.bytes = 0;
+    }
+
     pub fn push_corridor(&mut self, topic: &str, r: WindowRow<CorridorKey, CorridorAgg>) {
         let (keys, counts) = r.agg.amount_hist.to_arrays();
         let buyers = r.agg.buyers.to_packed();
