@@ -42,7 +42,7 @@ pub async fn serve(
         async move {
             (
                 [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                handle.render(),
+                handle.render() + &crate::latency::render(),
             )
         }
     };

@@ -22,8 +22,8 @@
 //! - [`cut`] (with [`written`]): what one commit takes from the pipeline at
 //!   one instant and carries from the background ClickHouse write to the
 //!   Kafka transaction;
-//! - [`lag`], [`health`], [`telemetry`] and [`http`]: what the member
-//!   tells operators (`/metrics`, `/health`, `/ready`);
+//! - [`lag`], [`health`], [`telemetry`], [`latency`] and [`http`]: what
+//!   the member tells operators (`/metrics`, `/health`, `/ready`);
 //! - [`supervise`]: one consumer session after another, recovering from
 //!   Kafka faults as from a crash.
 //!
@@ -41,6 +41,7 @@ pub mod fault;
 pub mod health;
 pub mod http;
 pub mod lag;
+pub mod latency;
 pub mod pipeline;
 mod quiet;
 pub mod restore;

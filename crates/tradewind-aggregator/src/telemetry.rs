@@ -64,12 +64,13 @@ const GAUGE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// At most ×2.5 between neighbours, so a quantile read from the buckets is
 /// never off by more than that factor (a 300 s → 3,600 s step once made a
 /// p99 of 376 s read as 3,567 s).
-const SECONDS_BUCKETS: &[f64] = &[
+pub(crate) const SECONDS_BUCKETS: [f64; 25] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0,
     600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0,
 ];
 
-/// `# HELP` text of every metric.
+/// `# HELP` text of every metric but the two per-record latency
+/// histograms, which [`crate::latency`] keeps and renders itself.
 const HELP: &[(&str, &str)] = &[
     (CONSUMED_TOTAL, "Records read from Kafka, by topic."),
     (
@@ -88,14 +89,6 @@ const HELP: &[(&str, &str)] = &[
     (
         SINK_RETRIES_TOTAL,
         "ClickHouse writes retried after a failure.",
-    ),
-    (
-        END_TO_END_SECONDS,
-        "Event time to ClickHouse acknowledgement.",
-    ),
-    (
-        PIPELINE_SECONDS,
-        "Kafka record time to ClickHouse acknowledgement.",
     ),
     (
         COMMITS_TOTAL,
@@ -173,7 +166,7 @@ const ROWS_BUCKETS: &[f64] = &[
 pub fn install_recorder(stats_interval: std::time::Duration) -> Result<PrometheusHandle, Error> {
     let idle = GAUGE_IDLE.max(stats_interval * 3);
     let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_rows".into()), ROWS_BUCKETS))
         .map_err(|e| Error::Metrics(e.to_string()))?
         .idle_timeout(metrics_util::MetricKindMask::GAUGE, Some(idle))
