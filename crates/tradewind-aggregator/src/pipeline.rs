@@ -138,6 +138,11 @@ impl Pipeline {
             .map(|(s, _)| *s)
     }
 
+    /// Whether any record was consumed since the last cut.
+    pub fn folded_any(&self) -> bool {
+        !self.consumed.is_empty()
+    }
+
     /// Whether the pending rows have reached the sink's row or byte limit:
     /// time to commit, whatever the time since the last one.
     pub fn full(&self, cfg: &SinkConfig) -> bool {

@@ -368,6 +368,7 @@ pub fn run(
             now = Instant::now();
             unclocked = 0;
         }
+        let caught_up = polled.is_none();
         if let Some(p) = polled {
             if l.take(p, now)? {
                 last_record = now;
@@ -376,7 +377,7 @@ pub fn run(
         if let Some(f) = ctx.take_fault() {
             return Err(f);
         }
-        l.commit_if_due(now)?;
+        l.commit_if_due(now, caught_up)?;
         l.publish(now);
     }
     l.final_commit()
@@ -428,7 +429,13 @@ impl Loop<'_> {
 
     /// Commits when the batch is due, or retries a blocked sink when its
     /// back-off has passed; pauses and resumes the partitions accordingly.
-    fn commit_if_due(&mut self, now: Instant) -> Result<(), Fault> {
+    ///
+    /// Due means: the rows reached the sink's row or byte limit, or
+    /// `flush_interval` has passed since the last commit, or the member has
+    /// `caught_up` (a poll found nothing) with records folded since the
+    /// last commit and at least a quarter of `flush_interval` gone, so the
+    /// end of a burst is visible without waiting out the interval.
+    fn commit_if_due(&mut self, now: Instant, caught_up: bool) -> Result<(), Fault> {
         let consumer = self.consumer;
         let ctx = consumer.context();
         let blocked = ctx.health.state() == State::SinkBlocked;
@@ -443,7 +450,10 @@ impl Loop<'_> {
             let m = &mut *m;
             let cfg = m.committer.sink();
             let full = m.pipeline.full(cfg);
-            let due = full || m.committer.since_commit(now) >= cfg.flush_interval;
+            let since = m.committer.since_commit(now);
+            let due = full
+                || since >= cfg.flush_interval
+                || (caught_up && since >= cfg.flush_interval / 4 && m.pipeline.folded_any());
             m.committer
                 .step(&mut m.pipeline, || consumer.group_metadata(), due, full)?
         };

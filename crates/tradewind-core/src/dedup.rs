@@ -64,7 +64,12 @@ pub fn identity(fields: &[u64]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(&bytes[..n * 8])
 }
 
+/// `Seen::offset` of an identity that has been forgotten: its entry in
+/// `seen` waits to reach the front, and its heap entries are stale.
+const FORGOTTEN: i64 = i64::MIN;
+
 struct Seen {
+    /// Offset of the event that introduced the identity, or [`FORGOTTEN`].
     offset: i64,
     frontier_before: i64,
     /// Highest event time of the identity's events so far.
@@ -82,8 +87,9 @@ pub(crate) struct Dedup {
     /// forgotten identities are dropped once they reach the front.
     seen: VecDeque<(u64, Seen)>,
     base: u64,
-    /// (time, id), earliest first; an entry whose identity has since moved
-    /// to a later time, or is gone, is skipped when it comes up.
+    /// (time, sequence number), earliest first: expiry reaches the entry in
+    /// `seen` without hashing. An entry whose identity has since moved to a
+    /// later time, or is forgotten, is skipped when it comes up.
     by_time: BinaryHeap<Reverse<(i64, u64)>>,
     /// Forgotten identities whose last repeat's ledger row is still open:
     /// (anchor offset, frontier before it, last repeat).
@@ -112,8 +118,9 @@ impl Dedup {
 
     /// Remembers `id` as new (its first event).
     fn remember(&mut self, id: u64, s: Seen) {
-        self.ids.insert(id, self.base + self.seen.len() as u64);
-        self.by_time.push(Reverse((s.time, id)));
+        let seq = self.base + self.seen.len() as u64;
+        self.ids.insert(id, seq);
+        self.by_time.push(Reverse((s.time, seq)));
         self.seen.push_back((id, s));
     }
 
@@ -125,7 +132,7 @@ impl Dedup {
             s.last_repeat = offset;
             if time > s.time {
                 s.time = time;
-                self.by_time.push(Reverse((time, id)));
+                self.by_time.push(Reverse((time, seq)));
             }
             return true;
         }
@@ -144,26 +151,29 @@ impl Dedup {
     /// Forgets identities past the horizon at watermark `wm`; `ledger_from`
     /// is the first offset of the open ledger row.
     pub(crate) fn expire(&mut self, wm: i64, ledger_from: i64) {
-        while let Some(&Reverse((time, id))) = self.by_time.peek() {
+        while let Some(&Reverse((time, seq))) = self.by_time.peek() {
             if time.saturating_add(self.horizon) > wm {
                 break;
             }
             self.by_time.pop();
-            let Some(&seq) = self.ids.get(&id) else {
+            if seq < self.base {
                 continue;
-            };
-            let s = &self.seen[self.slot(seq)].1;
-            if s.time == time {
+            }
+            let i = self.slot(seq);
+            let (id, s) = &mut self.seen[i];
+            if s.offset != FORGOTTEN && s.time == time {
                 if s.last_repeat >= ledger_from {
                     self.held.push((s.offset, s.frontier_before, s.last_repeat));
                 }
-                self.ids.remove(&id);
+                self.ids.remove(id);
+                s.offset = FORGOTTEN;
             }
         }
-        while let Some(&(id, _)) = self.seen.front() {
-            if self.ids.get(&id) == Some(&self.base) {
-                break;
-            }
+        while self
+            .seen
+            .front()
+            .is_some_and(|(_, s)| s.offset == FORGOTTEN)
+        {
             self.seen.pop_front();
             self.base += 1;
         }
@@ -175,7 +185,7 @@ impl Dedup {
         let remembered = self
             .seen
             .front()
-            .filter(|(id, _)| self.ids.get(id) == Some(&self.base))
+            .filter(|(_, s)| s.offset != FORGOTTEN)
             .map(|(_, s)| (s.offset, s.frontier_before));
         let held = self.held.iter().map(|h| (h.0, h.1)).min();
         remembered.into_iter().chain(held).min()
