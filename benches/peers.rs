@@ -45,7 +45,7 @@ use tradewind_proto::{
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{brokers, EXE};
+use common::{brokers, run_ok, EXE};
 #[path = "peers/streams.rs"]
 mod streams;
 
@@ -392,8 +392,14 @@ fn main() {
 
     let raw = raw_consume(&k, &payments);
 
-    // Tradewind: one process, until the ledger has seen every record.
+    // Tradewind: one process, until the ledger has seen every record. Its
+    // schema is created first, outside the timing, as the peer's tables are.
     let db = name.clone();
+    run_ok({
+        let mut c = Command::new(EXE);
+        c.args(["--database", &db, "migrate"]);
+        c
+    });
     let all: i64 = Stream::ALL
         .iter()
         .flat_map(|s| admin::topic_offsets(&k, &k.topic(*s)).unwrap())
