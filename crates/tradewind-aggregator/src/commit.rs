@@ -79,6 +79,15 @@ pub fn transactional_producer(
         .set("message.max.bytes", limits.producer_max.to_string())
         .create_with_context(ProducerQuiet::default())
         .map_err(|e| Fault::from_kafka("creating the DLQ producer", &e))?;
+    // librdkafka asks for a producer id as soon as transactions are
+    // initialised; asked before any broker connection is up, it tries
+    // again only 500 ms later. A metadata request first brings a connection
+    // up, so a member starts (and recovers) that much sooner. Whether the
+    // broker answers is init_transactions' to report.
+    let _ = producer.client().fetch_metadata(
+        Some(&kafka.dlq_topic()),
+        kafka.connect_timeout.min(Duration::from_secs(2)),
+    );
     producer
         .init_transactions(kafka.connect_timeout)
         .map_err(|e| Fault::from_kafka("initialising Kafka transactions for the DLQ", &e))?;

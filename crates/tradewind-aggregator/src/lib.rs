@@ -118,19 +118,27 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), 
 
     // Setup can wait on a broker or a migration lock; a signal meanwhile
     // stops it at once, with nothing to commit yet.
+    // The Kafka side and the ClickHouse side are set up side by side.
     let setup = async {
-        tradewind_kafka::admin::ensure_topics(&settings.kafka, &settings.kafka.all_topics())
-            .await
-            .map_err(Error::Topics)?;
-        let (conn, _) = tradewind_clickhouse::connect_and_migrate(&settings.clickhouse)
-            .await
-            .map_err(Error::ClickHouse)?;
-        let limits = dlq::DlqLimits::discover(
-            &settings.kafka,
-            &settings.kafka.stream_topics(),
-            &settings.kafka.dlq_topic(),
-        )
-        .await;
+        let kafka = async {
+            tradewind_kafka::admin::ensure_topics(&settings.kafka, &settings.kafka.all_topics())
+                .await
+                .map_err(Error::Topics)?;
+            Ok::<_, Error>(
+                dlq::DlqLimits::discover(
+                    &settings.kafka,
+                    &settings.kafka.stream_topics(),
+                    &settings.kafka.dlq_topic(),
+                )
+                .await,
+            )
+        };
+        let clickhouse = async {
+            tradewind_clickhouse::connect_and_migrate(&settings.clickhouse)
+                .await
+                .map_err(Error::ClickHouse)
+        };
+        let (limits, (conn, _)) = tokio::try_join!(kafka, clickhouse)?;
         Ok::<_, Error>((conn, limits))
     };
     let (conn, limits) = tokio::select! {
