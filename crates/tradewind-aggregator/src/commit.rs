@@ -284,9 +284,8 @@ impl Committer {
         }
         let mut cut = self.cut.take().expect("checked above");
         self.health.wrote();
-        for ms in cut.written.acknowledged(crate::wall_now_ms()) {
-            let _ = self.latency.record(ms);
-        }
+        cut.written
+            .acknowledged(crate::wall_now_ms(), &mut self.latency);
         let tpl = to_list(&cut.offsets)
             .map_err(|e| Fault::Recover(format!("building the offsets to commit: {e}")))?;
         let dead = std::mem::take(&mut cut.dead);
@@ -297,8 +296,8 @@ impl Committer {
             self.transact(dead, &cut.state, &tpl, group)?;
             self.committed.record(&tpl);
         }
-        if let Some(batch) = cut.into_batch() {
-            pipeline.recycle(batch);
+        if let Some(buffers) = cut.into_buffers() {
+            pipeline.recycle(buffers);
         }
         metrics::counter!(tm::COMMITS_TOTAL).increment(1);
         Ok(Outcome::Committed)

@@ -19,12 +19,12 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
-use tradewind_sink::{Batch, WriteStats, Writer};
+use tradewind_sink::{WriteStats, Writer};
 
 use crate::dlq::DeadLetter;
 use crate::pipeline::PartitionOffset;
 use crate::state::StateRecord;
-use crate::written::Written;
+use crate::written::{Buffers, Written};
 
 pub struct Cut {
     pub written: Written,
@@ -91,10 +91,9 @@ impl Cut {
         }
     }
 
-    /// The batch's buffers, once no write holds them any more.
-    pub fn into_batch(mut self) -> Option<Batch> {
-        let written = std::mem::replace(&mut self.written, Written::empty());
-        Arc::try_unwrap(written.batch).ok()
+    /// The cut's buffers, emptied, once no write holds them any more.
+    pub fn into_buffers(mut self) -> Option<Buffers> {
+        std::mem::replace(&mut self.written, Written::empty()).into_buffers()
     }
 
     /// What the cut carries, for a failed write to hand back.

@@ -28,7 +28,7 @@ use crate::dlq::DeadLetter;
 use crate::engines::Engines;
 use crate::state::{Found, Restart, StateRecord};
 use crate::telemetry as tm;
-pub use crate::written::Written;
+pub use crate::written::{Buffers, Written};
 
 /// One Kafka record, as the pipeline sees it.
 pub struct Record<'a> {
@@ -87,8 +87,8 @@ pub struct Pipeline {
     /// least): a larger jump may mean records were deleted under us.
     expected: HashMap<(Stream, i32), i64>,
     batch: Batch,
-    /// An acknowledged batch, cleared, whose buffers the next cut reuses.
-    spare: Batch,
+    /// An acknowledged cut's buffers, cleared, for the next cut to reuse.
+    spare: Buffers,
     dead: Vec<DeadLetter>,
     /// Snapshot records of a cut whose write failed: the partitions'
     /// restart points already count on them.
@@ -115,7 +115,7 @@ impl Pipeline {
             refused: HashSet::new(),
             expected: HashMap::new(),
             batch: Batch::default(),
-            spare: Batch::default(),
+            spare: Buffers::default(),
             dead: Vec::new(),
             carried_state: Vec::new(),
             event_times: Vec::new(),
@@ -363,18 +363,18 @@ impl Pipeline {
 
     /// Takes the flushed rows out, with the consumed counts and record
     /// times that wait for their acknowledgement: the commit's cut. The
-    /// pipeline goes on with an empty batch (a recycled one when there is
-    /// one, so its buffers are not grown again from nothing).
+    /// pipeline goes on with empty buffers (recycled ones when there are
+    /// some, so they are not grown again from nothing).
     pub fn take_written(&mut self) -> Written {
-        let batch = std::mem::replace(&mut self.batch, std::mem::take(&mut self.spare));
+        let spare = std::mem::take(&mut self.spare);
         Written {
-            batch: std::sync::Arc::new(batch),
+            batch: std::sync::Arc::new(std::mem::replace(&mut self.batch, spare.batch)),
             consumed: std::mem::take(&mut self.consumed)
                 .into_iter()
                 .map(|(s, n)| (self.topics[&s].clone(), n))
                 .collect(),
-            event_times: std::mem::take(&mut self.event_times),
-            record_times: std::mem::take(&mut self.record_times),
+            event_times: std::mem::replace(&mut self.event_times, spare.event_times),
+            record_times: std::mem::replace(&mut self.record_times, spare.record_times),
         }
     }
 
@@ -408,10 +408,9 @@ impl Pipeline {
         std::mem::take(&mut self.carried_state)
     }
 
-    /// Hands back a written batch's buffers for a later cut.
-    pub fn recycle(&mut self, mut batch: Batch) {
-        batch.clear();
-        self.spare = batch;
+    /// Hands back an acknowledged cut's emptied buffers for a later cut.
+    pub fn recycle(&mut self, buffers: Buffers) {
+        self.spare = buffers;
     }
 
     pub fn take_dead(&mut self) -> Vec<DeadLetter> {
