@@ -171,11 +171,13 @@ impl Committer {
     }
 
     /// Runs the protocol to the end for everything `pipeline` holds: first
-    /// lands the cut under way, then cuts the rest and lands it. With `probe`, an empty batch still has to reach ClickHouse (a
-    /// ping) to count as acknowledged: that is how a blocked sink learns it
-    /// is back. With `handover` (a rebalance or a stop), every partition
-    /// whose restart a snapshot would shorten is snapshotted, so its next
-    /// owner restores instead of replaying.
+    /// lands the cut under way, then cuts the rest and lands it.
+    ///
+    /// With `probe`, an empty batch still has to reach ClickHouse (a ping)
+    /// to count as acknowledged: that is how a blocked sink learns it is
+    /// back. With `handover` (a rebalance or a stop), every partition whose
+    /// restart a snapshot would shorten is snapshotted, so its next owner
+    /// restores instead of replaying.
     pub fn commit(
         &mut self,
         pipeline: &mut Pipeline,

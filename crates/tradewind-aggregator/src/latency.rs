@@ -65,9 +65,16 @@ impl Histogram {
     }
 
     /// Appends the histogram in Prometheus' text format (version 0.0.4),
-    /// nothing before its first sample.
+    /// nothing before its first sample. The buckets are read once, so a
+    /// commit recording meanwhile cannot make the cumulative counts
+    /// disagree with `_count`.
     pub fn render(&self, out: &mut String) {
-        let count = self.count();
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let count: u64 = counts.iter().sum();
         if count == 0 {
             return;
         }
@@ -75,8 +82,8 @@ impl Histogram {
         let _ = writeln!(out, "# HELP {name} {}", self.help);
         let _ = writeln!(out, "# TYPE {name} histogram");
         let mut cumulative = 0;
-        for (bound, c) in SECONDS_BUCKETS.iter().zip(&self.counts) {
-            cumulative += c.load(Ordering::Relaxed);
+        for (bound, c) in SECONDS_BUCKETS.iter().zip(&counts) {
+            cumulative += c;
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");

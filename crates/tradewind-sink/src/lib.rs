@@ -19,6 +19,10 @@ pub enum Error {
     },
     #[error("a ClickHouse write did not finish within {0:?}")]
     Timeout(std::time::Duration),
+    /// The task running the write was cancelled (its runtime shutting
+    /// down) before the write finished.
+    #[error("a ClickHouse write was cancelled before it finished")]
+    Cancelled,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
