@@ -217,6 +217,20 @@ impl Rig {
         }
     }
 
+    /// Neither an offset nor a dead letter: what a commit whose rows
+    /// ClickHouse did not acknowledge leaves in Kafka.
+    pub fn assert_nothing_landed_in_kafka(&self) {
+        assert_eq!(
+            self.committed(),
+            None,
+            "no offset without an acknowledgement"
+        );
+        assert!(
+            self.dlq().is_empty(),
+            "no dead letter without an acknowledgement"
+        );
+    }
+
     /// The group's committed offset and metadata for the payments partition.
     pub fn committed(&self) -> Option<(i64, String)> {
         let consumer = self.reader(Offset::Beginning);
